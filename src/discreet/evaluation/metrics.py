@@ -1,0 +1,64 @@
+"""Detection metrics: PASCAL VOC all-point interpolated AP, as the VOC devkit (VOC2010+) computes it.
+
+Written here rather than imported: the packages that offer it (object-detection-metrics/podm)
+pull in pandas, matplotlib, scikit-image and an undeclared shapely, and are no longer maintained,
+for what is the twenty lines below. ``tests/test_metrics.py`` checks it against hand-worked cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from discreet.schema import Box
+
+
+def average_precision(
+    truth: Sequence[Sequence[Box]],
+    detections: Sequence[Sequence[tuple[Box, float]]],
+    iou_threshold: float = 0.5,
+) -> float:
+    """AP of one class; ``truth[i]`` and ``detections[i]`` belong to image i.
+
+    Detections of all images are ranked by score; each is a true positive when its best-overlapping
+    ground-truth box of the same image reaches ``iou_threshold`` and was not matched before.
+    """
+    total = sum(len(t) for t in truth)
+    if total == 0:
+        raise ValueError("no ground-truth boxes to score against")
+    ranked = sorted(
+        ((score, i, box) for i, found in enumerate(detections) for box, score in found),
+        key=lambda item: -item[0],
+    )
+    matched = [np.zeros(len(t), dtype=bool) for t in truth]
+    hits = np.zeros(len(ranked))
+    for k, (_, i, box) in enumerate(ranked):
+        if not truth[i]:
+            continue
+        overlaps = [iou(box, g) for g in truth[i]]
+        best = int(np.argmax(overlaps))
+        if overlaps[best] >= iou_threshold and not matched[i][best]:
+            matched[i][best] = True
+            hits[k] = 1
+    true_positives = np.cumsum(hits)
+    recall = true_positives / total
+    precision = true_positives / np.arange(1, len(ranked) + 1)
+    return _all_point_area(recall, precision)
+
+
+def _all_point_area(recall: np.ndarray, precision: np.ndarray) -> float:
+    recall = np.concatenate([[0.0], recall, [1.0]])
+    precision = np.concatenate([[0.0], precision, [0.0]])
+    precision = np.maximum.accumulate(precision[::-1])[::-1]  # the precision envelope
+    steps = np.flatnonzero(recall[1:] != recall[:-1])
+    return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
+
+
+def iou(a: Box, b: Box) -> float:
+    w = min(a.x2, b.x2) - max(a.x1, b.x1)
+    h = min(a.y2, b.y2) - max(a.y1, b.y1)
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / (a.width * a.height + b.width * b.height - inter)

