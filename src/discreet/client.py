@@ -1,0 +1,395 @@
+"""A Python client for the Discreet HTTP service, sync (:class:`Client`) and asyncio (:class:`AsyncClient`).
+
+Both speak the same API through one request/response layer (:class:`_Protocol`); only the I/O differs.
+Results come back as the library's own types (:class:`discreet.schema.ScanResult`), and an error
+answer is raised as the :class:`discreet.errors.DiscreetError` subclass that carries the server's code,
+so code written against the library and against the service branches on errors the same way.
+
+    from discreet.client import Client
+    with Client("http://localhost:8000", api_key="...") as client:
+        for item in client.scan(["photo.jpg"], scenes=["faces"]):
+            print(item.data_id, item.result.faces if item.ok else item.error.code)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from discreet import errors
+from discreet.errors import DiscreetError
+from discreet.schema import ScanResult
+
+#: An image to scan: a path, raw bytes, or an ``http(s)://`` URL the server fetches itself.
+ImageSource = str | Path | bytes
+
+TaskStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class ServiceError(DiscreetError):
+    """An error answer whose code has no more specific class here (auth, rate limit, unknown task...)."""
+
+
+class SignatureError(DiscreetError):
+    """A callback whose Standard Webhooks signature does not verify (or is too old)."""
+
+    code = "invalid_signature"
+    http_status = 401
+
+
+class _Open(BaseModel):
+    # answers may grow fields; the client should keep working when they do
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ErrorInfo(_Open):
+    code: str
+    message: str
+    request_id: str | None = None
+
+    def to_exception(self, http_status: int | None = None) -> DiscreetError:
+        return _exception(self.code, self.message, http_status, self.request_id)
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """One image of a scan: its ``result``, or the ``error`` that stopped that image alone."""
+
+    data_id: str
+    result: ScanResult | None = None
+    error: DiscreetError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Task(_Open):
+    task_id: str
+    data_id: str | None = None
+    status: TaskStatus
+    result: ScanResult | None = None
+    error: ErrorInfo | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+def _error_classes() -> list[type[DiscreetError]]:
+    found: list[type[DiscreetError]] = []
+    pending = [DiscreetError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return [c for c in found if c.__module__ == errors.__name__ and c is not DiscreetError]
+
+
+def _exception(code: str, message: str, http_status: int | None, request_id: str | None) -> DiscreetError:
+    """The DiscreetError subclass for a server error: by its code first, then by its HTTP status."""
+    classes = _error_classes()
+    image_codes = set(errors.IMAGE_ERROR_CODES)
+    by_code = [c for c in classes if c.code == code or (c is errors.ImageError and code in image_codes)]
+    by_status = [c for c in classes if http_status is not None and c.http_status == http_status]
+    cls = (by_code or by_status or [ServiceError])[0]
+    exc = cls(message, code=code)
+    exc.request_id = request_id  # type: ignore[attr-defined]
+    if http_status is not None:
+        exc.http_status = http_status
+    return exc
+
+
+def _raise_for_error(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    try:
+        info = ErrorInfo.model_validate(response.json()["error"])
+    except (ValueError, KeyError, TypeError):
+        info = ErrorInfo(code="http_error", message=f"HTTP {response.status_code}: {response.text[:200]}")
+    raise info.to_exception(response.status_code)
+
+
+def _image_result(item: Mapping[str, Any]) -> ImageResult:
+    data_id = str(item["data_id"])
+    if item.get("error"):
+        return ImageResult(data_id, error=ErrorInfo.model_validate(item["error"]).to_exception())
+    fields = {k: v for k, v in item.items() if k != "data_id"}
+    return ImageResult(data_id, result=ScanResult.model_validate(fields))
+
+
+def _is_url(source: ImageSource) -> bool:
+    return isinstance(source, str) and source.startswith(("http://", "https://"))
+
+
+def _task(source: ImageSource, data_id: str) -> dict[str, str]:
+    if _is_url(source):
+        return {"data_id": data_id, "url": str(source)}
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    return {"data_id": data_id, "image_base64": base64.b64encode(data).decode("ascii")}
+
+
+def _default_data_id(source: ImageSource, index: int) -> str:
+    if isinstance(source, bytes):
+        return str(index)
+    return str(source) if _is_url(source) else Path(source).name
+
+
+def _scan_body(
+    images: ImageSource | Sequence[ImageSource] | Mapping[str, ImageSource],
+    scenes: Iterable[str],
+    attributes: Iterable[str],
+) -> dict[str, Any]:
+    """``images`` is one source, a list (data ids default to file names, URLs or indexes) or a
+    mapping ``data_id -> source``."""
+    if isinstance(images, Mapping):
+        pairs = list(images.items())
+    else:
+        sources = [images] if isinstance(images, (str, Path, bytes)) else list(images)
+        pairs = [(_default_data_id(s, i), s) for i, s in enumerate(sources)]
+    return {
+        "scenes": list(scenes),
+        "attributes": list(attributes),
+        "tasks": [_task(source, data_id) for data_id, source in pairs],
+    }
+
+
+def _anonymize_request(
+    image: ImageSource, method: str, redact: Iterable[str]
+) -> dict[str, Any]:
+    params = {"method": method, "redact": ",".join(redact)}
+    if _is_url(image):
+        return {"data": {**params, "url": str(image)}}
+    data = image if isinstance(image, bytes) else Path(image).read_bytes()
+    name = "image" if isinstance(image, bytes) else Path(image).name
+    return {"data": params, "files": {"image": (name, data)}}
+
+
+class _Protocol:
+    """Builds requests and reads answers; the sync and async clients only send them."""
+
+    def __init__(self, base_url: str, api_key: str | None, timeout: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.timeout = timeout
+
+    @staticmethod
+    def _async_body(body: dict[str, Any], callback_url: str | None) -> dict[str, Any]:
+        return {**body, "callback_url": callback_url} if callback_url else body
+
+    @staticmethod
+    def _idempotency(key: str | None) -> dict[str, str]:
+        return {"Idempotency-Key": key} if key else {}
+
+    @staticmethod
+    def _tasks(answer: Mapping[str, Any]) -> list[Task]:
+        return [Task.model_validate(t) for t in answer["tasks"]]
+
+    @staticmethod
+    def _ids_param(task_ids: Iterable[str]) -> dict[str, str]:
+        return {"ids": ",".join(task_ids)}
+
+
+class Client(_Protocol):
+    """Synchronous client. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        api_key: str | None = None,
+        *,
+        timeout: float = 120.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(base_url, api_key, timeout)
+        self._http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ServiceError(f"cannot reach {self.base_url}: {exc}", code="service_unreachable") from exc
+        _raise_for_error(response)
+        return response
+
+    def health(self) -> bool:
+        try:
+            return self._http.get("/healthz").is_success
+        except httpx.TransportError:
+            return False
+
+    def scan(
+        self,
+        images: ImageSource | Sequence[ImageSource] | Mapping[str, ImageSource],
+        scenes: Iterable[str] = ("faces",),
+        attributes: Iterable[str] = (),
+    ) -> list[ImageResult]:
+        """Scan now; one :class:`ImageResult` per image, in order."""
+        answer = self._send("POST", "/v1/scan", json=_scan_body(images, scenes, attributes)).json()
+        return [_image_result(item) for item in answer["results"]]
+
+    def scan_async(
+        self,
+        images: ImageSource | Sequence[ImageSource] | Mapping[str, ImageSource],
+        scenes: Iterable[str] = ("faces",),
+        attributes: Iterable[str] = (),
+        *,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+        wait: bool = False,
+        poll_interval: float = 0.5,
+        wait_timeout: float | None = None,
+    ) -> list[Task]:
+        """Queue a scan; with ``wait=True``, poll until every task has finished and return them finished."""
+        body = self._async_body(_scan_body(images, scenes, attributes), callback_url)
+        answer = self._send("POST", "/v1/scan/async", json=body, headers=self._idempotency(idempotency_key))
+        tasks = self._tasks(answer.json())
+        return self.wait([t.task_id for t in tasks], poll_interval, wait_timeout) if wait else tasks
+
+    def wait(self, task_ids: Sequence[str], poll_interval: float = 0.5, timeout: float | None = None) -> list[Task]:
+        """Poll until every task has finished. Raises ``TimeoutError`` after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            tasks = self.list_tasks(task_ids)
+            if all(t.finished for t in tasks):
+                return tasks
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"tasks not finished after {timeout} s: {[t.task_id for t in tasks if not t.finished]}")
+            time.sleep(poll_interval)
+
+    def get_task(self, task_id: str) -> Task:
+        return Task.model_validate(self._send("GET", f"/v1/tasks/{task_id}").json())
+
+    def list_tasks(self, task_ids: Iterable[str]) -> list[Task]:
+        return self._tasks(self._send("GET", "/v1/tasks", params=self._ids_param(task_ids)).json())
+
+    def delete_task(self, task_id: str) -> None:
+        self._send("DELETE", f"/v1/tasks/{task_id}")
+
+    def anonymize(self, image: ImageSource, method: str = "blur", redact: Iterable[str] = ("faces",)) -> bytes:
+        """The image with faces (and any other ``redact`` scene) covered, re-encoded without metadata."""
+        return self._send("POST", "/v1/anonymize", **_anonymize_request(image, method, redact)).content
+
+
+class AsyncClient(_Protocol):
+    """asyncio client with the same methods as :class:`Client`, as coroutines."""
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        api_key: str | None = None,
+        *,
+        timeout: float = 120.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(base_url, api_key, timeout)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, headers=self.headers, timeout=timeout, transport=transport
+        )
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ServiceError(f"cannot reach {self.base_url}: {exc}", code="service_unreachable") from exc
+        _raise_for_error(response)
+        return response
+
+    async def health(self) -> bool:
+        try:
+            return (await self._http.get("/healthz")).is_success
+        except httpx.TransportError:
+            return False
+
+    async def scan(
+        self,
+        images: ImageSource | Sequence[ImageSource] | Mapping[str, ImageSource],
+        scenes: Iterable[str] = ("faces",),
+        attributes: Iterable[str] = (),
+    ) -> list[ImageResult]:
+        answer = (await self._send("POST", "/v1/scan", json=_scan_body(images, scenes, attributes))).json()
+        return [_image_result(item) for item in answer["results"]]
+
+    async def scan_async(
+        self,
+        images: ImageSource | Sequence[ImageSource] | Mapping[str, ImageSource],
+        scenes: Iterable[str] = ("faces",),
+        attributes: Iterable[str] = (),
+        *,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+        wait: bool = False,
+        poll_interval: float = 0.5,
+        wait_timeout: float | None = None,
+    ) -> list[Task]:
+        body = self._async_body(_scan_body(images, scenes, attributes), callback_url)
+        answer = await self._send("POST", "/v1/scan/async", json=body, headers=self._idempotency(idempotency_key))
+        tasks = self._tasks(answer.json())
+        return await self.wait([t.task_id for t in tasks], poll_interval, wait_timeout) if wait else tasks
+
+    async def wait(
+        self, task_ids: Sequence[str], poll_interval: float = 0.5, timeout: float | None = None
+    ) -> list[Task]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            tasks = await self.list_tasks(task_ids)
+            if all(t.finished for t in tasks):
+                return tasks
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"tasks not finished after {timeout} s: {[t.task_id for t in tasks if not t.finished]}")
+            await asyncio.sleep(poll_interval)
+
+    async def get_task(self, task_id: str) -> Task:
+        return Task.model_validate((await self._send("GET", f"/v1/tasks/{task_id}")).json())
+
+    async def list_tasks(self, task_ids: Iterable[str]) -> list[Task]:
+        return self._tasks((await self._send("GET", "/v1/tasks", params=self._ids_param(task_ids))).json())
+
+    async def delete_task(self, task_id: str) -> None:
+        await self._send("DELETE", f"/v1/tasks/{task_id}")
+
+    async def anonymize(
+        self, image: ImageSource, method: str = "blur", redact: Iterable[str] = ("faces",)
+    ) -> bytes:
+        return (await self._send("POST", "/v1/anonymize", **_anonymize_request(image, method, redact))).content
+
+
+def verify_signature(secret: str | bytes, headers: Mapping[str, str], body: bytes | str) -> Any:
+    """Check a callback's Standard Webhooks signature and return its JSON body.
+
+    ``secret`` is the webhook secret of the API key that queued the task (``whsec_...`` or raw bytes);
+    ``headers`` must hold ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature``. Raises
+    :class:`SignatureError` when the signature does not match or the timestamp is over 5 minutes off.
+    """
+    try:
+        return Webhook(secret).verify(body, dict(headers))
+    except WebhookVerificationError as exc:
+        raise SignatureError(f"callback signature rejected: {exc}") from exc

@@ -1,0 +1,424 @@
+// The Discreet page: pick images, scan them through the HTTP API, draw what was found over the
+// pictures, download anonymized copies and follow queued tasks. Plain DOM code, no build step,
+// nothing inline, so it runs under a strict Content-Security-Policy.
+"use strict";
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const KEY_STORAGE = "discreet.apiKey";
+const TASKS_STORAGE = "discreet.tasks";
+const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
+const POLL_MS = 1000;
+
+const $ = (selector) => document.querySelector(selector);
+
+const state = {
+  files: new Map(), // data_id -> File, for drawing results (queued ones too) over their picture
+  tasks: loadTasks(), // task_id -> {task_id, data_id, status, result?, error?}
+  pollTimer: null,
+};
+
+// ---------- API ----------
+
+class ApiError extends Error {
+  constructor(code, message, requestId, status) {
+    super(message);
+    this.code = code;
+    this.requestId = requestId;
+    this.status = status;
+  }
+}
+
+async function api(path, options = {}) {
+  const headers = new Headers(options.headers || {});
+  const key = sessionStorage.getItem(KEY_STORAGE);
+  if (key) headers.set("Authorization", `Bearer ${key}`);
+  let response;
+  try {
+    response = await fetch(path, { ...options, headers });
+  } catch (err) {
+    throw new ApiError("service_unreachable", `The service did not answer (${err.message}).`, null, 0);
+  }
+  if (response.ok) return response;
+  let error = { code: "http_error", message: `HTTP ${response.status} ${response.statusText}` };
+  try {
+    const body = await response.json();
+    if (body && body.error) error = body.error;
+  } catch (_) {
+    // not JSON: keep the HTTP status as the message
+  }
+  throw new ApiError(error.code, error.message, error.request_id || null, response.status);
+}
+
+function jsonPost(path, body, headers = {}) {
+  return api(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
+// ---------- inputs ----------
+
+function checked(name) {
+  return [...document.querySelectorAll(`input[name="${name}"]:checked`)].map((input) => input.value);
+}
+
+function readBase64(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).split(",", 2)[1]);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+function uniqueId(name) {
+  let id = name;
+  for (let n = 2; state.files.has(id); n += 1) id = `${name} (${n})`;
+  return id;
+}
+
+function pickFiles(fileList) {
+  const images = [...fileList].filter((file) => file.type.startsWith("image/") || file.type === "");
+  if (!images.length) return;
+  state.files.clear();
+  for (const file of images) state.files.set(uniqueId(file.name), file);
+  $("#picked").textContent = `${images.length} image${images.length > 1 ? "s" : ""}: ${[...state.files.keys()].join(", ")}`;
+  for (const id of ["#scan", "#queue", "#anonymize"]) $(id).disabled = false;
+  clearError();
+}
+
+async function scanBody() {
+  const tasks = [];
+  for (const [dataId, file] of state.files) tasks.push({ data_id: dataId, image_base64: await readBase64(file) });
+  return { scenes: checked("scene"), attributes: checked("attribute"), tasks };
+}
+
+// ---------- errors and busy state ----------
+
+function showError(err) {
+  const box = $("#error");
+  box.replaceChildren();
+  const title = document.createElement("strong");
+  title.textContent = err.code || "error";
+  const message = document.createElement("span");
+  message.textContent = ` ${err.message}`;
+  box.append(title, message);
+  if (err.requestId) {
+    const id = document.createElement("small");
+    id.textContent = ` (request ${err.requestId})`;
+    box.append(id);
+  }
+  box.hidden = false;
+}
+
+function clearError() {
+  $("#error").hidden = true;
+}
+
+async function busy(work) {
+  clearError();
+  $("#busy").hidden = false;
+  try {
+    await work();
+  } catch (err) {
+    showError(err);
+  } finally {
+    $("#busy").hidden = true;
+  }
+}
+
+// ---------- drawing results ----------
+
+function svg(tag, attrs, parent) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+  if (parent) parent.append(node);
+  return node;
+}
+
+function drawBox(layer, box, kind, label) {
+  const group = svg("g", { class: `mark ${kind}` }, layer);
+  svg("rect", { class: kind, x: box.x1, y: box.y1, width: box.x2 - box.x1, height: box.y2 - box.y1 }, group);
+  if (label) {
+    const text = svg("text", { x: box.x1 + 2, y: Math.max(box.y1 - 4, 12) }, group);
+    text.textContent = label;
+  }
+}
+
+function drawPolygon(layer, points, kind) {
+  svg("polygon", { class: kind, points: points.map((p) => `${p.x},${p.y}`).join(" ") }, layer);
+}
+
+function formatValue(value) {
+  if (value === null || value === undefined) return "—";
+  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toFixed(2);
+  if (typeof value === "boolean") return value ? "yes" : "no";
+  if (typeof value === "object") {
+    return Object.entries(value).map(([k, v]) => `${k} ${formatValue(v)}`).join(", ");
+  }
+  return String(value);
+}
+
+function listItem(list, text, kind) {
+  const item = document.createElement("li");
+  item.className = kind;
+  item.textContent = text;
+  list.append(item);
+}
+
+function renderFindings(container, result) {
+  const sections = [];
+  const list = (title, kind) => {
+    const heading = document.createElement("h4");
+    heading.textContent = title;
+    const ul = document.createElement("ul");
+    ul.className = `findings-${kind}`;
+    sections.push(heading, ul);
+    return ul;
+  };
+  if (result.faces) {
+    const ul = list(`Faces: ${result.faces.length}`, "faces");
+    result.faces.forEach((face, i) => {
+      const attributes = face.attributes ? ` — ${formatValue(face.attributes)}` : "";
+      listItem(ul, `#${i + 1} score ${formatValue(face.score)}${attributes}`, "face");
+    });
+  }
+  if (result.codes) {
+    const ul = list(`Codes: ${result.codes.length}`, "codes");
+    result.codes.forEach((code) => listItem(ul, `${code.format}: ${code.payload}`, "code"));
+  }
+  if (result.text) {
+    const ul = list(`Text lines: ${result.text.length}`, "text");
+    result.text.forEach((line) => listItem(ul, `“${line.text}” (${formatValue(line.confidence)})`, "text"));
+  }
+  if (result.nudity) {
+    const ul = list(`Nudity: ${result.nudity.suggestion} (score ${formatValue(result.nudity.score)})`, "nudity");
+    result.nudity.regions.forEach((region) => listItem(ul, `${region.category} ${formatValue(region.score)}`, "nudity"));
+  }
+  container.replaceChildren(...sections);
+}
+
+function renderResult(item, title) {
+  const card = $("#result-template").content.firstElementChild.cloneNode(true);
+  card.dataset.dataId = item.data_id;
+  card.querySelector(".result-title").textContent = title || item.data_id;
+  card.querySelector(".json").textContent = JSON.stringify(item, null, 2);
+  const findings = card.querySelector(".findings");
+  const picture = card.querySelector(".picture");
+  const layer = card.querySelector(".overlay");
+  const file = state.files.get(item.data_id);
+  if (file) {
+    picture.src = URL.createObjectURL(file);
+    picture.alt = item.data_id;
+  } else {
+    card.querySelector(".stage").hidden = true;
+  }
+  if (item.error) {
+    card.classList.add("failed");
+    const message = document.createElement("p");
+    message.className = "error";
+    message.textContent = `${item.error.code}: ${item.error.message}`;
+    findings.replaceChildren(message);
+    return card;
+  }
+  // Boxes are pixels of the upright image; the browser shows <img> upright too (EXIF orientation),
+  // so a viewBox of the image's size lines the overlay up at any displayed size.
+  const draw = () => {
+    const width = item.width || picture.naturalWidth;
+    const height = item.height || picture.naturalHeight;
+    layer.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    (item.faces || []).forEach((face, i) => drawBox(layer, face.box, "face", `face ${i + 1}`));
+    (item.codes || []).forEach((code) => drawPolygon(layer, code.corners, "code"));
+    (item.codes || []).forEach((code) => drawBox(layer, code.box, "code-box", code.payload));
+    (item.text || []).forEach((line) => drawPolygon(layer, line.polygon, "text"));
+    ((item.nudity && item.nudity.regions) || []).forEach((r) => drawBox(layer, r.box, "nudity", r.category));
+    card.classList.add("drawn");
+  };
+  if (!file || item.width) draw();
+  else picture.addEventListener("load", draw, { once: true });
+  renderFindings(findings, item);
+  return card;
+}
+
+function showResults(items, heading) {
+  const results = $("#results");
+  results.replaceChildren(...items.map((item) => renderResult(item, heading && `${heading}: ${item.data_id}`)));
+}
+
+// ---------- actions ----------
+
+async function scanNow() {
+  const response = await jsonPost("/v1/scan", await scanBody());
+  const answer = await response.json();
+  showResults(answer.results);
+}
+
+async function queueScan() {
+  const response = await jsonPost("/v1/scan/async", await scanBody(), { "Idempotency-Key": crypto.randomUUID() });
+  const answer = await response.json();
+  for (const task of answer.tasks) state.tasks.set(task.task_id, task);
+  saveTasks();
+  renderTasks();
+  poll();
+}
+
+function anonymizedName(name, mimeType) {
+  const extension = { "image/png": "png", "image/webp": "webp", "image/gif": "gif", "image/bmp": "bmp", "image/tiff": "tif" }[mimeType] || "jpg";
+  return `${name.replace(/\.[^.]+$/, "")}-anonymized.${extension}`;
+}
+
+async function downloadAnonymized() {
+  for (const [dataId, file] of state.files) {
+    const form = new FormData();
+    form.append("image", file, file.name);
+    form.append("method", $("#method").value);
+    const response = await api("/v1/anonymize", { method: "POST", body: form });
+    const blob = await response.blob();
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = anonymizedName(dataId, blob.type);
+    link.className = "download";
+    link.textContent = `Download ${link.download}`;
+    showAnonymized(dataId, link);
+    link.click();
+  }
+}
+
+function showAnonymized(dataId, link) {
+  const card = $("#result-template").content.firstElementChild.cloneNode(true);
+  card.classList.add("anonymized");
+  card.querySelector(".result-title").textContent = `Anonymized: ${dataId}`;
+  card.querySelector(".picture").src = link.href;
+  card.querySelector(".picture").alt = `${dataId}, anonymized`;
+  card.querySelector(".findings").replaceChildren(link);
+  card.querySelector("details").remove();
+  const results = $("#results");
+  if (!results.querySelector(".result")) results.replaceChildren();
+  results.prepend(card);
+}
+
+// ---------- tasks ----------
+
+function loadTasks() {
+  try {
+    return new Map(JSON.parse(sessionStorage.getItem(TASKS_STORAGE) || "[]").map((t) => [t.task_id, t]));
+  } catch (_) {
+    return new Map();
+  }
+}
+
+function saveTasks() {
+  // results stay in memory only: they describe images, and the page keeps no more than it must
+  const slim = [...state.tasks.values()].map(({ task_id, data_id, status }) => ({ task_id, data_id, status }));
+  sessionStorage.setItem(TASKS_STORAGE, JSON.stringify(slim));
+}
+
+function taskRow(task) {
+  const row = document.createElement("tr");
+  row.dataset.taskId = task.task_id;
+  row.className = `task status-${task.status}`;
+  const cells = [task.task_id, task.data_id || "", task.status].map((text) => {
+    const cell = document.createElement("td");
+    cell.textContent = text;
+    return cell;
+  });
+  cells[2].className = "status";
+  if (task.error) cells[2].title = `${task.error.code}: ${task.error.message}`;
+  const actions = document.createElement("td");
+  if (task.status === "succeeded" && task.result) {
+    actions.append(button("Show", () => showResults([{ data_id: task.data_id, ...task.result }], "Task")));
+  }
+  if (task.status === "failed" && task.error) {
+    actions.append(button("Why", () => showError(new ApiError(task.error.code, task.error.message, null, 0))));
+  }
+  actions.append(button("Delete", () => busy(() => deleteTask(task.task_id))));
+  row.append(...cells, actions);
+  return row;
+}
+
+function button(label, onClick) {
+  const node = document.createElement("button");
+  node.type = "button";
+  node.textContent = label;
+  node.addEventListener("click", onClick);
+  return node;
+}
+
+function renderTasks() {
+  $("#tasks tbody").replaceChildren(...[...state.tasks.values()].map(taskRow));
+  $("#no-tasks").hidden = state.tasks.size > 0;
+}
+
+async function deleteTask(taskId) {
+  try {
+    await api(`/v1/tasks/${encodeURIComponent(taskId)}`, { method: "DELETE" });
+  } catch (err) {
+    if (err.status !== 404) throw err; // already gone on the server: forget it here too
+  }
+  state.tasks.delete(taskId);
+  saveTasks();
+  renderTasks();
+}
+
+async function refreshTasks() {
+  const pending = [...state.tasks.values()].filter((t) => !FINISHED.has(t.status) || (t.status === "succeeded" && !t.result));
+  if (!pending.length) return false;
+  const ids = pending.map((t) => t.task_id).join(",");
+  const response = await api(`/v1/tasks?ids=${encodeURIComponent(ids)}`);
+  const answer = await response.json();
+  for (const task of answer.tasks) state.tasks.set(task.task_id, { ...state.tasks.get(task.task_id), ...task });
+  saveTasks();
+  renderTasks();
+  return [...state.tasks.values()].some((t) => !FINISHED.has(t.status));
+}
+
+function poll() {
+  clearTimeout(state.pollTimer);
+  refreshTasks()
+    .then((more) => {
+      if (more) state.pollTimer = setTimeout(poll, POLL_MS);
+    })
+    .catch((err) => {
+      showError(err);
+      state.pollTimer = setTimeout(poll, POLL_MS * 5);
+    });
+}
+
+// ---------- wiring ----------
+
+function wire() {
+  const keyInput = $("#api-key");
+  keyInput.value = sessionStorage.getItem(KEY_STORAGE) || "";
+  $("#key-state").textContent = keyInput.value ? "key kept for this tab" : "";
+  $("#key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const key = keyInput.value.trim();
+    if (key) sessionStorage.setItem(KEY_STORAGE, key);
+    else sessionStorage.removeItem(KEY_STORAGE);
+    $("#key-state").textContent = key ? "key kept for this tab" : "no key";
+    if (state.tasks.size) poll();
+  });
+
+  $("#files").addEventListener("change", (event) => pickFiles(event.target.files));
+  const drop = $("#drop");
+  drop.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    pickFiles(event.dataTransfer.files);
+  });
+
+  $("#scan").addEventListener("click", () => busy(scanNow));
+  $("#queue").addEventListener("click", () => busy(queueScan));
+  $("#anonymize").addEventListener("click", () => busy(downloadAnonymized));
+
+  renderTasks();
+  if (state.tasks.size) poll();
+}
+
+document.addEventListener("DOMContentLoaded", wire);
