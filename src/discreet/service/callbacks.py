@@ -1,0 +1,80 @@
+"""Callbacks: a finished task is POSTed to its ``callback_url``, signed the Standard Webhooks way.
+
+Headers ``webhook-id`` (the task id: the same on every retry, so receivers drop repeats),
+``webhook-timestamp`` and ``webhook-signature`` (``v1,<base64 HMAC-SHA256 of id.timestamp.body>``
+under the key's ``whsec_`` secret). Signing is done by the ``standardwebhooks`` package, the
+reference implementation receivers verify with. The delivery schedule is kept in the store, so
+retries go on after a restart: exponential backoff from ``callback_first_delay_seconds``, until
+``callback_retry_seconds`` after the task ended; then the state is ``failed``. See docs/callbacks.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from standardwebhooks import Webhook
+
+from discreet.errors import DiscreetError
+from discreet.service.fetch import SafeHttp
+from discreet.service.store import Store, Task
+from discreet.service.store.db import utcnow
+
+log = logging.getLogger("discreet.service.callbacks")
+
+EVENT_TYPE = "task.finished"
+MAX_DELAY = timedelta(minutes=10)
+
+
+def signed_request(secret: str, message_id: str, payload: dict[str, Any], now: datetime | None = None) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of one delivery."""
+    now = now or datetime.now(timezone.utc)
+    body = json.dumps(payload, separators=(",", ":"))
+    signature = Webhook(secret).sign(message_id, now, body)
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+        "user-agent": "discreet-callbacks",
+    }
+    return body.encode(), headers
+
+
+def next_attempt(first_delay: float, attempts_done: int, finished_at: datetime, give_up_after: float) -> datetime | None:
+    """When to try again after ``attempts_done`` failures; None when the retry window is over."""
+    delay = min(timedelta(seconds=first_delay * 2 ** max(0, attempts_done - 1)), MAX_DELAY)
+    when = utcnow() + delay
+    return when if when <= finished_at + timedelta(seconds=give_up_after) else None
+
+
+class CallbackSender:
+    def __init__(self, store: Store, http: SafeHttp, *, first_delay: float, give_up_after: float) -> None:
+        self.store, self.http = store, http
+        self.first_delay, self.give_up_after = first_delay, give_up_after
+
+    def deliver_due(self, task_view: Any) -> int:
+        """Try every due delivery once; returns how many were tried. ``task_view`` renders the payload."""
+        due = self.store.due_callbacks()
+        for task in due:
+            self._deliver(task, task_view(task))
+        return len(due)
+
+    def _deliver(self, task: Task, view: dict[str, Any]) -> None:
+        key = self.store.get_key(task.key_id)
+        payload = {"type": EVENT_TYPE, "timestamp": datetime.now(timezone.utc).isoformat(), "data": view}
+        body, headers = signed_request(key.webhook_secret, task.id, payload)
+        try:
+            status = self.http.post(task.callback_url, body, headers)
+            error = None if 200 <= status < 300 else f"HTTP {status}"
+        except DiscreetError as exc:
+            error = f"{exc.code}: {exc.message}"
+        if error is None:
+            self.store.record_callback(task.id, state="delivered", error=None, next_at=None)
+            return
+        retry_at = next_attempt(self.first_delay, task.callback_attempts + 1, task.finished_at, self.give_up_after)
+        log.warning("callback of task %s failed (%s); %s", task.id, error,
+                    f"retry at {retry_at:%H:%M:%S}" if retry_at else "giving up")
+        self.store.record_callback(task.id, state="pending" if retry_at else "failed", error=error, next_at=retry_at)

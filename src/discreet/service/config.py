@@ -1,0 +1,48 @@
+"""Settings of the HTTP service, read from ``DISCREET_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DISCREET_")
+
+    data_dir: Path = Field(Path("data"), description="where the embedded SQLite store lives")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the store, e.g. postgresql+psycopg://user@host/db; default SQLite"
+    )
+    workers: int = Field(1, ge=1, description="in-process threads that run queued tasks")
+    scan_concurrency: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, description="synchronous scans running at once"
+    )
+    max_tasks: int = Field(100, ge=1, description="tasks in one request")
+    max_request_bytes: int = Field(110 * 1024 * 1024, description="largest request body")
+    result_ttl_seconds: int = Field(24 * 3600, ge=1, description="how long a finished task's result is kept")
+    sweep_interval_seconds: float = Field(30.0, gt=0, description="how often expired results are erased")
+    rate_limit: str = Field("600/minute", description="requests per API key, in the `limits` notation")
+    url_allowlist: str = Field(
+        "", description="comma-separated hosts trusted even when they resolve to private or loopback addresses"
+    )
+    fetch_max_bytes: int = Field(20 * 1024 * 1024, description="largest image body fetched from a URL")
+    fetch_timeout_seconds: float = Field(10.0, gt=0, description="whole-fetch deadline for one URL")
+    fetch_max_redirects: int = Field(5, ge=0)
+    callback_timeout_seconds: float = Field(10.0, gt=0)
+    callback_retry_seconds: int = Field(3600, ge=0, description="how long failed callbacks are retried")
+    callback_first_delay_seconds: float = Field(1.0, gt=0, description="first retry delay; doubles each time")
+    shutdown_grace_seconds: float = Field(20.0, ge=0, description="how long running tasks may finish at shutdown")
+    preload_models: bool = Field(True, description="load the face model at start, so /readyz means ready")
+
+    @property
+    def allowed_hosts(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.url_allowlist.split(",") if h.strip())
+
+    def store_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / 'discreet.sqlite3').resolve()}"

@@ -1,0 +1,102 @@
+"""Request and answer shapes of the HTTP API (the OpenAPI document is built from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from discreet.schema import Code, Face, Nudity, ScanResult, TextLine
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskIn(_In):
+    """One image. Give exactly one of ``image_base64`` or ``url``; in a multipart request, neither,
+    and send a file part whose form name is the ``data_id``."""
+
+    data_id: str = Field(min_length=1, max_length=500, description="the caller's own id, echoed back")
+    image_base64: str | None = None
+    url: str | None = Field(None, max_length=4000)
+
+
+class ScanRequest(_In):
+    scenes: list[str] = Field(default_factory=lambda: ["faces"], description="faces, codes, text, nudity")
+    attributes: list[str] = Field(default_factory=list, description="face attributes; see discreet.policy")
+    tasks: list[TaskIn] = Field(default_factory=list, description="up to DISCREET_MAX_TASKS (100) images")
+
+
+class AsyncScanRequest(ScanRequest):
+    callback_url: str | None = Field(None, max_length=4000, description="POSTed each task's end, signed")
+
+
+class TaskError(BaseModel):
+    code: str
+    message: str
+
+
+class ScanItem(BaseModel):
+    """A result (``width``, ``height`` and the asked scenes) or an ``error``, for one task."""
+
+    data_id: str
+    width: int | None = None
+    height: int | None = None
+    faces: list[Face] | None = None
+    codes: list[Code] | None = None
+    text: list[TextLine] | None = None
+    nudity: Nudity | None = None
+    error: TaskError | None = None
+
+
+class ScanResponse(BaseModel):
+    results: list[ScanItem]
+
+
+Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
+
+
+class QueuedTask(BaseModel):
+    task_id: str
+    data_id: str
+    status: Status
+
+
+class AsyncScanResponse(BaseModel):
+    tasks: list[QueuedTask]
+
+
+class CallbackState(BaseModel):
+    url: str
+    state: Literal["pending", "delivered", "failed"] | None = Field(description="None until the task ends")
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+
+
+class TaskView(BaseModel):
+    task_id: str
+    data_id: str
+    status: Status
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    expires_at: datetime | None = Field(None, description="when the result is erased")
+    result: ScanResult | None = None
+    error: TaskError | None = None
+    callback: CallbackState | None = None
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskView]
+
+
+class DeletedTask(BaseModel):
+    task_id: str
+    status: Literal["canceled", "canceling", "erased"]
+
+
+class CallbackSecret(BaseModel):
+    secret: str = Field(description="whsec_... secret that signs this key's callbacks")

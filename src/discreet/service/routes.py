@@ -1,0 +1,298 @@
+"""The HTTP routes. Each is a thin shell: parse, check, hand the CPU work to a thread, answer."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError as PydanticValidationError
+from starlette.datastructures import UploadFile
+
+from discreet.anonymize import METHODS, anonymize
+from discreet.errors import DiscreetError, ImageError, ValidationError
+from discreet.pipeline import check_scenes
+from discreet.policy import check_attributes
+from discreet.service.auth import caller
+from discreet.service.errors import ERROR_RESPONSES, NotFound, TooManyTasks
+from discreet.service.metrics import TASKS
+from discreet.service.models import (
+    AsyncScanRequest,
+    AsyncScanResponse,
+    CallbackSecret,
+    DeletedTask,
+    ScanRequest,
+    ScanResponse,
+    TaskIn,
+    TaskList,
+    TaskView,
+)
+from discreet.service.store import ApiKey, Task
+from discreet.service.store.db import FAILED, SUCCEEDED, NewTask
+from discreet.service.work import scan_image
+
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
+Caller = Annotated[ApiKey, Depends(caller)]
+
+
+def _body_schema(model: type) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": schema},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"request": {"type": "string", "description": f"{model.__name__} as JSON"}},
+                        "additionalProperties": {"type": "string", "format": "binary"},
+                        "description": "form field `request` holds the JSON; each file's form name is a data_id",
+                    }
+                },
+            },
+        }
+    }
+
+
+async def _parse(request: Request, model: type[ScanRequest]) -> tuple[ScanRequest, dict[str, bytes]]:
+    """Read a JSON or multipart scan request; returns it and the uploaded files by form name."""
+    files: dict[str, bytes] = {}
+    try:
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            max_tasks = request.app.state.settings.max_tasks
+            form = await request.form(max_files=max_tasks, max_fields=max_tasks + 10)
+            raw = form.get("request") or "{}"
+            parsed = model.model_validate_json(raw if isinstance(raw, str) else await raw.read())
+            for name, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    files[name] = await value.read()
+            listed = {task.data_id for task in parsed.tasks}
+            # files not named in `tasks` are tasks of their own, in the order they were sent
+            parsed.tasks.extend(TaskIn(data_id=name) for name in files if name not in listed)
+        else:
+            parsed = model.model_validate_json(await request.body())
+    except PydanticValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+        raise ValidationError(problems, code="invalid_request") from exc
+    max_tasks = request.app.state.settings.max_tasks
+    if not parsed.tasks:
+        raise ValidationError("send at least one task", code="invalid_request")
+    if len(parsed.tasks) > max_tasks:
+        raise TooManyTasks(f"{len(parsed.tasks)} tasks in one request; the limit is {max_tasks}")
+    parsed.scenes = check_scenes(parsed.scenes)
+    parsed.attributes = check_attributes(parsed.attributes)
+    return parsed, files
+
+
+def _source(task: TaskIn, files: dict[str, bytes]) -> tuple[bytes | None, str | None]:
+    """The task's bytes or URL; raises a DiscreetError that belongs to this task alone."""
+    given = [task.image_base64 is not None, task.url is not None, task.data_id in files]
+    if sum(given) != 1:
+        raise ValidationError(
+            "give exactly one of image_base64, url, or a file part named after the data_id", code="invalid_task"
+        )
+    if task.url is not None:
+        return None, task.url
+    if task.image_base64 is not None:
+        try:
+            return base64.b64decode(task.image_base64, validate=True), None
+        except (binascii.Error, ValueError) as exc:
+            raise ImageError("image_base64 is not valid base64", code="image_unreadable") from exc
+    return files[task.data_id], None
+
+
+@router.post("/scan", response_model=ScanResponse, openapi_extra=_body_schema(ScanRequest))
+async def scan(request: Request, key: Caller) -> JSONResponse:
+    """Scan up to 100 images now. One result per task in request order; a bad task is an error in its slot."""
+    parsed, files = await _parse(request, ScanRequest)
+    state = request.app.state
+
+    async def one(task: TaskIn) -> dict[str, Any]:
+        try:
+            image, url = _source(task, files)
+            if url is not None:
+                image = await anyio.to_thread.run_sync(state.http.fetch_image, url)
+            result = await anyio.to_thread.run_sync(
+                scan_image, image, parsed.scenes, parsed.attributes, limiter=state.scan_limiter
+            )
+            TASKS.labels("sync", SUCCEEDED).inc()
+            return {"data_id": task.data_id, **result}
+        except DiscreetError as exc:
+            TASKS.labels("sync", FAILED).inc()
+            return {"data_id": task.data_id, "error": exc.to_dict()}
+
+    results = await asyncio.gather(*(one(task) for task in parsed.tasks))
+    return JSONResponse({"results": results})
+
+
+@router.post(
+    "/scan/async", status_code=202, response_model=AsyncScanResponse, openapi_extra=_body_schema(AsyncScanRequest)
+)
+async def scan_async(request: Request, key: Caller) -> JSONResponse:
+    """Queue images; answers 202 with a task id per image. Same ``Idempotency-Key`` -> same tasks."""
+    parsed, files = await _parse(request, AsyncScanRequest)
+    state = request.app.state
+    specs = []
+    for task in parsed.tasks:
+        try:
+            image, url = _source(task, files)
+        except DiscreetError as exc:
+            raise ValidationError(f"task '{task.data_id}': {exc.message}", code=exc.code) from exc
+        specs.append(NewTask(task.data_id, image=image, url=url))
+    if parsed.callback_url:
+        await anyio.to_thread.run_sync(state.http.check, parsed.callback_url)
+    idempotency_key = request.headers.get("idempotency-key") or None
+    if idempotency_key and len(idempotency_key) > 200:
+        raise ValidationError("Idempotency-Key is longer than 200 characters", code="invalid_request")
+    rows, created = await anyio.to_thread.run_sync(
+        lambda: state.store.submit(key, parsed.scenes, parsed.attributes, specs,
+                                   callback_url=parsed.callback_url, idempotency_key=idempotency_key)
+    )
+    if created:
+        state.queue.enqueue(rows[0].id)
+    body = {"tasks": [{"task_id": t.id, "data_id": t.data_id, "status": t.status} for t in rows]}
+    location = f"/v1/tasks?ids={','.join(t.id for t in rows)}" if len(rows) > 1 else f"/v1/tasks/{rows[0].id}"
+    return JSONResponse(body, status_code=202, headers={"Location": location})
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat() + "Z"
+
+
+def task_view(task: Task) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "task_id": task.id, "data_id": task.data_id, "status": task.status,
+        "created_at": _iso(task.created_at), "started_at": _iso(task.started_at),
+        "finished_at": _iso(task.finished_at), "expires_at": _iso(task.expires_at),
+    }
+    if task.result is not None:
+        view["result"] = task.result
+    if task.error is not None:
+        view["error"] = task.error
+    if task.callback_url:
+        view["callback"] = {
+            "url": task.callback_url, "state": task.callback_state, "attempts": task.callback_attempts,
+            "last_error": task.callback_last_error, "next_attempt_at": _iso(task.callback_next_at),
+        }
+    return view
+
+
+@router.get("/tasks/{task_id}", response_model=TaskView)
+async def get_task(task_id: str, request: Request, key: Caller) -> JSONResponse:
+    task = await anyio.to_thread.run_sync(request.app.state.store.get_task, key.tenant, task_id)
+    if task is None:
+        raise NotFound(f"no task '{task_id}' (unknown, erased, expired, or another tenant's)")
+    return JSONResponse(task_view(task))
+
+
+@router.get("/tasks", response_model=TaskList)
+async def get_tasks(
+    request: Request, key: Caller,
+    ids: Annotated[list[str], Query(description="task ids, comma-separated or repeated")],
+) -> JSONResponse:
+    """The tasks among ``ids`` that exist and are the caller's, in the order asked."""
+    wanted = list(dict.fromkeys(i for value in ids for i in value.split(",") if i))
+    if len(wanted) > request.app.state.settings.max_tasks:
+        raise TooManyTasks(f"ask for at most {request.app.state.settings.max_tasks} tasks at once")
+    rows = await anyio.to_thread.run_sync(request.app.state.store.get_tasks, key.tenant, wanted)
+    return JSONResponse({"tasks": [task_view(t) for t in rows]})
+
+
+@router.delete("/tasks/{task_id}", response_model=DeletedTask)
+async def delete_task(task_id: str, request: Request, key: Caller) -> DeletedTask:
+    """Cancel a queued task, ask a running one to stop (its result is dropped), or erase a finished one."""
+    state = request.app.state
+    ttl = timedelta(seconds=state.settings.result_ttl_seconds)
+    status = await anyio.to_thread.run_sync(state.store.cancel_or_erase, key.tenant, task_id, ttl)
+    if status is None:
+        raise NotFound(f"no task '{task_id}'")
+    return DeletedTask(task_id=task_id, status={"running": "canceling"}.get(status, status))
+
+
+@router.get("/callbacks/secret", response_model=CallbackSecret)
+async def callback_secret(key: Caller) -> CallbackSecret:
+    """The secret that signs this key's callbacks (verify with the standardwebhooks package)."""
+    return CallbackSecret(secret=key.webhook_secret)
+
+
+@router.post(
+    "/anonymize",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}, "description": "the covered image"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["image"],
+                        "properties": {
+                            "image": {"type": "string", "format": "binary"},
+                            "method": {"type": "string", "enum": list(METHODS)},
+                            "redact": {"type": "string", "description": "comma-separated scenes"},
+                            "scale": {"type": "number"},
+                        },
+                    }
+                },
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "image_base64": {"type": "string"}, "url": {"type": "string"},
+                            "method": {"type": "string", "enum": list(METHODS)},
+                            "redact": {"type": "array", "items": {"type": "string"}},
+                            "scale": {"type": "number"},
+                        },
+                    }
+                },
+            },
+        }
+    },
+)
+async def anonymize_image(request: Request, key: Caller) -> Response:
+    """Cover faces (and codes or text) and answer with the image, re-encoded without metadata.
+
+    The header ``X-Discreet-Regions`` tells how many regions were covered.
+    """
+    state = request.app.state
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form(max_files=1)
+        upload = form.get("image")
+        if not isinstance(upload, UploadFile):
+            raise ValidationError("send the image as a file part named 'image'", code="invalid_request")
+        image: bytes | None = await upload.read()
+        url = None
+        options: dict[str, Any] = {k: form.get(k) for k in ("method", "redact", "scale") if form.get(k) is not None}
+        if "redact" in options:
+            options["redact"] = [s for s in str(options["redact"]).split(",") if s.strip()]
+    else:
+        try:
+            options = json.loads(await request.body() or b"{}")
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"the body is not JSON: {exc}", code="invalid_request") from exc
+        if not isinstance(options, dict):
+            raise ValidationError("the body must be a JSON object", code="invalid_request")
+        image, url = _source(TaskIn(data_id="image", image_base64=options.pop("image_base64", None),
+                                    url=options.pop("url", None)), {})
+    unknown = set(options) - {"method", "redact", "scale"}
+    if unknown:
+        raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}", code="invalid_request")
+    try:
+        scale = float(options.get("scale", 1.3))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError("scale must be a number", code="invalid_scale") from exc
+    if url is not None:
+        image = await anyio.to_thread.run_sync(state.http.fetch_image, url)
+    covered = await anyio.to_thread.run_sync(
+        lambda: anonymize(image, options.get("method", "blur"), redact=options.get("redact", ["faces"]), scale=scale),
+        limiter=state.scan_limiter,
+    )
+    return Response(covered.data, media_type=covered.mime_type, headers={"X-Discreet-Regions": str(covered.regions)})

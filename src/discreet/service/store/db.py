@@ -1,0 +1,278 @@
+"""The store's operations. Every state change of a task is one short transaction here."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, delete, event, func, select, text, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from discreet.service.store.models import LOCAL_KEY_ID, LOCAL_TENANT, ApiKey, Task, TaskInput
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
+FINISHED = (SUCCEEDED, FAILED, CANCELED)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class NewTask:
+    data_id: str
+    image: bytes | None = None
+    url: str | None = None
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = _engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision shipped in the package."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        self._ensure_local_key()
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- keys ---------------------------------------------------------------------------
+
+    def _ensure_local_key(self) -> None:
+        with self.session() as session:
+            if session.get(ApiKey, LOCAL_KEY_ID) is None:
+                session.add(
+                    ApiKey(id=LOCAL_KEY_ID, tenant=LOCAL_TENANT, name="anonymous local requests",
+                           key_hash=None, webhook_secret=new_webhook_secret(), created_at=utcnow())
+                )
+
+    def add_key(self, key_id: str, key_hash: str, tenant: str, name: str) -> ApiKey:
+        row = ApiKey(id=key_id, tenant=tenant, name=name, key_hash=key_hash,
+                     webhook_secret=new_webhook_secret(), created_at=utcnow())
+        with self.session() as session:
+            session.add(row)
+        return row
+
+    def get_key(self, key_id: str) -> ApiKey | None:
+        with self.session() as session:
+            return session.get(ApiKey, key_id)
+
+    def list_keys(self) -> list[ApiKey]:
+        with self.session() as session:
+            rows = session.scalars(select(ApiKey).where(ApiKey.key_hash.is_not(None)).order_by(ApiKey.created_at))
+            return list(rows)
+
+    def has_active_keys(self) -> bool:
+        with self.session() as session:
+            count = session.scalar(
+                select(func.count()).select_from(ApiKey)
+                .where(ApiKey.key_hash.is_not(None), ApiKey.revoked_at.is_(None))
+            )
+            return bool(count)
+
+    def revoke_key(self, key_id: str) -> bool:
+        with self.session() as session:
+            done = session.execute(
+                update(ApiKey).where(ApiKey.id == key_id, ApiKey.key_hash.is_not(None), ApiKey.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+            return done.rowcount == 1
+
+    # --- tasks --------------------------------------------------------------------------
+
+    def submit(
+        self,
+        key: ApiKey,
+        scenes: Sequence[str],
+        attributes: Sequence[str],
+        tasks: Sequence[NewTask],
+        *,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[list[Task], bool]:
+        """Queue the tasks; returns them and whether they are new (False: an idempotent replay)."""
+        if idempotency_key:
+            earlier = self.tasks_of_submission(key.tenant, idempotency_key)
+            if earlier:
+                return earlier, False
+        now = utcnow()
+        rows = [
+            Task(id=str(uuid.uuid4()), tenant=key.tenant, key_id=key.id, data_id=spec.data_id,
+                 idempotency_key=idempotency_key, position=position, scenes=list(scenes),
+                 attributes=list(attributes), status=QUEUED, cancel_requested=False, created_at=now,
+                 callback_url=callback_url, callback_attempts=0)
+            for position, spec in enumerate(tasks)
+        ]
+        try:
+            with self.session() as session:
+                session.add_all(rows)
+                session.flush()
+                session.add_all(TaskInput(task_id=row.id, image=spec.image, url=spec.url) for row, spec in zip(rows, tasks))
+        except IntegrityError:
+            if idempotency_key:  # a concurrent retry with the same key won the race
+                return self.tasks_of_submission(key.tenant, idempotency_key), False
+            raise
+        return rows, True
+
+    def tasks_of_submission(self, tenant: str, idempotency_key: str) -> list[Task]:
+        with self.session() as session:
+            return list(session.scalars(
+                select(Task).where(Task.tenant == tenant, Task.idempotency_key == idempotency_key)
+                .order_by(Task.position)
+            ))
+
+    def get_task(self, tenant: str, task_id: str) -> Task | None:
+        with self.session() as session:
+            return session.scalar(select(Task).where(Task.id == task_id, Task.tenant == tenant))
+
+    def get_tasks(self, tenant: str, task_ids: Sequence[str]) -> list[Task]:
+        with self.session() as session:
+            rows = {t.id: t for t in session.scalars(select(Task).where(Task.tenant == tenant, Task.id.in_(task_ids)))}
+        return [rows[i] for i in task_ids if i in rows]
+
+    def count_by_status(self) -> dict[str, int]:
+        with self.session() as session:
+            return dict(session.execute(select(Task.status, func.count()).group_by(Task.status)).all())
+
+    def cancel_or_erase(self, tenant: str, task_id: str, ttl: timedelta) -> str | None:
+        """Cancel a queued task, ask a running one to stop, erase a finished one.
+
+        Returns the task's status after the call ("erased" when the row is gone), None if unknown.
+        """
+        with self.session() as session:
+            task = session.scalar(select(Task).where(Task.id == task_id, Task.tenant == tenant).with_for_update())
+            if task is None:
+                return None
+            if task.status == QUEUED:
+                task.status, task.finished_at = CANCELED, utcnow()
+                task.expires_at = task.finished_at + ttl
+                session.execute(delete(TaskInput).where(TaskInput.task_id == task_id))
+                return CANCELED
+            if task.status == RUNNING:
+                task.cancel_requested = True
+                return RUNNING
+            session.execute(delete(TaskInput).where(TaskInput.task_id == task_id))
+            session.delete(task)
+            return "erased"
+
+    def claim_next(self) -> tuple[Task, TaskInput] | None:
+        """Atomically move the oldest queued task to running; None when nothing is queued."""
+        for _ in range(5):  # another worker may claim the same row first: try the next one
+            with self.session() as session:
+                task_id = session.scalar(
+                    select(Task.id).where(Task.status == QUEUED).order_by(Task.created_at, Task.position).limit(1)
+                )
+                if task_id is None:
+                    return None
+                claimed = session.execute(
+                    update(Task).where(Task.id == task_id, Task.status == QUEUED)
+                    .values(status=RUNNING, started_at=utcnow())
+                ).rowcount
+                if claimed:
+                    task = session.get(Task, task_id)
+                    task_input = session.get(TaskInput, task_id)
+                    return task, task_input
+        return None
+
+    def finish(self, task_id: str, *, result: dict[str, Any] | None, error: dict[str, Any] | None,
+               ttl: timedelta) -> Task | None:
+        """Record the outcome, delete the image bytes, and arm the callback if one was asked."""
+        now = utcnow()
+        with self.session() as session:
+            session.execute(delete(TaskInput).where(TaskInput.task_id == task_id))
+            task = session.get(Task, task_id, with_for_update=True)
+            if task is None:
+                return None
+            if task.cancel_requested:
+                task.status, result, error = CANCELED, None, None
+            else:
+                task.status = FAILED if error else SUCCEEDED
+            task.result, task.error = result, error
+            task.finished_at, task.expires_at = now, now + ttl
+            if task.callback_url and task.status != CANCELED:
+                task.callback_state, task.callback_next_at = "pending", now
+            return task
+
+    def requeue_running(self) -> int:
+        """Put back tasks left running by a process that stopped (crash, or shutdown past its grace)."""
+        with self.session() as session:
+            return session.execute(
+                update(Task).where(Task.status == RUNNING).values(status=QUEUED, started_at=None)
+            ).rowcount
+
+    def requeue(self, task_id: str) -> None:
+        with self.session() as session:
+            session.execute(update(Task).where(Task.id == task_id, Task.status == RUNNING)
+                            .values(status=QUEUED, started_at=None))
+
+    def erase_expired(self) -> int:
+        now = utcnow()
+        with self.session() as session:
+            expired = select(Task.id).where(Task.expires_at.is_not(None), Task.expires_at < now)
+            session.execute(delete(TaskInput).where(TaskInput.task_id.in_(expired)))
+            return session.execute(delete(Task).where(Task.id.in_(expired.scalar_subquery()))).rowcount
+
+    def due_callbacks(self, limit: int = 20) -> list[Task]:
+        with self.session() as session:
+            return list(session.scalars(
+                select(Task).where(Task.callback_state == "pending", Task.callback_next_at <= utcnow())
+                .order_by(Task.callback_next_at).limit(limit)
+            ))
+
+    def record_callback(self, task_id: str, *, state: str, error: str | None, next_at: datetime | None) -> None:
+        with self.session() as session:
+            session.execute(
+                update(Task).where(Task.id == task_id).values(
+                    callback_state=state, callback_last_error=error, callback_next_at=next_at,
+                    callback_attempts=Task.callback_attempts + 1,
+                )
+            )
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+            # WAL lets readers (status polls) go on while a worker writes.
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
