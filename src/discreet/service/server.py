@@ -1,0 +1,49 @@
+"""Starting the server: refuse to expose an unauthenticated server beyond loopback."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+import uvicorn
+
+from discreet.service.app import configure_logging, create_app
+from discreet.service.config import ServiceSettings
+from discreet.service.store import Store
+
+log = logging.getLogger("discreet.service")
+
+LOOPBACK = "127.0.0.1"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def open_store(settings: ServiceSettings) -> Store:
+    store = Store(settings.store_url())
+    store.migrate()
+    return store
+
+
+def serve(host: str, port: int) -> None:
+    configure_logging()
+    settings = ServiceSettings()
+    store = open_store(settings)
+    has_keys = store.has_active_keys()
+    store.close()
+    if not has_keys:
+        if not is_loopback(host):
+            log.warning("no API key exists, so the server listens on %s only, not %s; "
+                        "create one with `discreet keys create TENANT`", LOOPBACK, host)
+            host = LOOPBACK
+        log.warning("no API key configured: anonymous requests are accepted, from this machine only")
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_config=None,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
+    )
