@@ -233,3 +233,76 @@ def eval_faces(
             f"faces, preset {preset}: AP50 {report['ap50']:.3f} on {report['images']} images "
             f"({report['faces']} faces), median {report['ms_median']:.1f} ms an image"
         )
+
+
+@eval_app.command("qr")
+def eval_qr(
+    data: Annotated[Path, typer.Option(help="a ZXing pack: qrcode-*/ with N.txt payloads, falsepositives*/")],
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+) -> None:
+    """Exact payloads read, images with a false code, and the median milliseconds an image, on one thread."""
+    from discreet.evaluation.qr import evaluate_qr
+
+    with progress_bar() as bar:
+        task = bar.add_task("codes", total=None, rate="")
+        report = evaluate_qr(data, on_image=lambda done, total: bar.update(task, completed=done, total=total))
+    if as_json:
+        print(json.dumps(report))
+    else:
+        Console().print(
+            f"codes: {report['decoded']}/{report['codes']} payloads exactly right ({report['decode_rate']:.3f}), "
+            f"false positives on {report['false_positive_images']}/{report['negatives']} images without a code, "
+            f"median {report['ms_median']:.1f} ms an image"
+        )
+
+
+@eval_app.command("text")
+def eval_text(
+    data: Annotated[list[Path], typer.Option(help="folders of real photos (repeat the option for several)")],
+    limit: Annotated[Optional[int], typer.Option(help="at most N images of each folder")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+) -> None:
+    """Lines found and speed of the text scene on one thread (no pack here has transcriptions)."""
+    from discreet.evaluation.text import evaluate_text
+
+    with progress_bar() as bar:
+        task = bar.add_task("text", total=None, rate="")
+        report = evaluate_text(
+            data, limit_per_folder=limit, on_image=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    if as_json:
+        print(json.dumps(report))
+    else:
+        Console().print(
+            f"text: {report['lines']} lines on {report['images_with_text']}/{report['images']} images "
+            f"(median confidence {report['confidence_median']:.3f}); engine load {report['engine_load_ms']:.0f} ms, "
+            f"median {report['ms_median']:.0f} ms an image (p90 {report['ms_p90']:.0f} ms)"
+        )
+
+
+@eval_app.command("nudity")
+def eval_nudity(
+    data: Annotated[list[Path], typer.Option(help="folders of ordinary photos, none with nudity (repeatable)")],
+    limit: Annotated[Optional[int], typer.Option(help="at most N images of each folder")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+) -> None:
+    """False-positive rate: the fraction of ordinary photos whose suggestion is not `pass`."""
+    from discreet.errors import SceneUnavailableError
+    from discreet.evaluation.nudity import evaluate_nudity_false_positives
+
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("nudity", total=None, rate="")
+            report = evaluate_nudity_false_positives(
+                data, limit_per_folder=limit, on_image=lambda done, total: bar.update(task, completed=done, total=total)
+            )
+    except ImportError as exc:
+        raise _fail(SceneUnavailableError(f"pip install 'discreet[nudity]' ({exc})")) from None
+    if as_json:
+        print(json.dumps(report))
+    else:
+        Console().print(
+            f"nudity: {report['review'] + report['block']}/{report['images']} ordinary photos not pass "
+            f"(false-positive rate {report['not_pass_rate']:.4f}: {report['review']} review, {report['block']} block; "
+            f"categories {report['flagged_categories']}), median {report['ms_median']:.1f} ms an image"
+        )

@@ -28,6 +28,9 @@ class Analyzer(Protocol):
 #: scene name -> "module:class" of its analyzer, and the pip extra when the scene is optional.
 ANALYZERS: dict[str, tuple[str, str | None]] = {
     "faces": ("discreet.analyzers.faces:FaceDetector", None),
+    "codes": ("discreet.analyzers.codes:CodeReader", None),
+    "text": ("discreet.analyzers.text:TextReader", None),
+    "nudity": ("discreet.analyzers.nudity:NudityDetector", "nudity"),
 }
 
 #: the analyzer that adds attributes to faces (issue: face attributes).

@@ -37,5 +37,27 @@ MODELS: dict[str, ModelInfo] = {
             version="0.1.0",
             licence="MIT",
         ),
+        ModelInfo(
+            name="zxing-cpp",
+            task="QR codes and barcodes (a decoder, no weights)",
+            package="zxing-cpp",
+            version="3.1.1",
+            licence="Apache-2.0",
+        ),
+        ModelInfo(
+            name="rapidocr-pp-ocrv6-small",
+            task="text lines (PP-OCR detection, orientation, recognition)",
+            package="rapidocr",
+            version="3.10.0",
+            licence="Apache-2.0",
+        ),
+        ModelInfo(
+            name="nudenet-320n",
+            task="nudity regions (optional extra)",
+            package="nudenet",
+            version="3.4.2",
+            licence="AGPL-3.0 (the wheel's LICENSE file; its metadata says MIT)",
+            extra="nudity",
+        ),
     ]
 }

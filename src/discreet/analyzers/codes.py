@@ -1,0 +1,112 @@
+"""QR codes and barcodes, read by zxing-cpp (Apache-2.0, a maintained C++ decoder with Python bindings).
+
+zxing-cpp already tries rotations, downscaled copies and inverted colours in one call. What it
+does not try is a second binarization or a cleaned-up copy of the image, which is what hard
+photos (printed on textured surfaces, low contrast, halftoned, tiny) need. ``ATTEMPTS`` is the
+cascade: each attempt runs only when every earlier one found nothing, so an image whose code the
+plain call reads costs one call. Measured with ``discreet eval qr`` (README, "Codes, text and
+nudity").
+
+Payloads are zxing-cpp's ``TextMode.Plain``: the code's bytes as text, with no escaping of
+control characters (the default "HRI" mode would turn ``\\x01`` into ``<SOH>``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import zxingcpp
+
+from discreet.imaging import DecodedImage
+from discreet.schema import Box, Code, Point
+
+Preparation = Callable[[np.ndarray], tuple[np.ndarray, float]]
+
+
+def _unchanged(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    return gray, 1.0
+
+
+def _smoothed(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    # Removes the texture and print dots that break the binarizer's module edges.
+    return cv2.GaussianBlur(gray, (3, 3), 0), 1.0
+
+
+def _sharpened(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    # Unsharp mask: restores module edges of out-of-focus photos.
+    blurred = cv2.GaussianBlur(gray, (0, 0), 2.0)
+    return cv2.addWeighted(gray, 1.8, blurred, -0.8, 0), 1.0
+
+
+#: codes whose modules are 1-2 pixels are read after enlarging; bigger images are left as they are
+_ENLARGE_BELOW_SIDE = 800
+
+
+def _enlarged(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    if max(gray.shape) >= _ENLARGE_BELOW_SIDE:
+        return gray, 1.0
+    return cv2.resize(gray, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC), 2.0
+
+
+@dataclass(frozen=True)
+class Attempt:
+    name: str
+    prepare: Preparation
+    binarizer: zxingcpp.Binarizer
+
+
+ATTEMPTS: tuple[Attempt, ...] = (
+    Attempt("plain", _unchanged, zxingcpp.Binarizer.LocalAverage),
+    # A global threshold reads codes whose dark modules carry picture detail (photo-filled QR codes).
+    Attempt("global threshold", _unchanged, zxingcpp.Binarizer.GlobalHistogram),
+    Attempt("smoothed", _smoothed, zxingcpp.Binarizer.LocalAverage),
+    Attempt("sharpened", _sharpened, zxingcpp.Binarizer.LocalAverage),
+    Attempt("enlarged", _enlarged, zxingcpp.Binarizer.LocalAverage),
+)
+
+
+class CodeReader:
+    """The ``codes`` scene. zxing-cpp reads on the calling thread, so ``threads`` is not used."""
+
+    def __init__(self, threads: int = 1, attempts: tuple[Attempt, ...] = ATTEMPTS) -> None:
+        self.attempts = attempts
+
+    def analyze(self, image: DecodedImage) -> list[Code]:
+        return self.read(image.pixels)
+
+    def read(self, pixels: np.ndarray) -> list[Code]:
+        """Every code found by the first attempt that finds any, in original pixel coordinates."""
+        gray = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY) if pixels.ndim == 3 else pixels
+        for attempt in self.attempts:
+            prepared, scale = attempt.prepare(gray)
+            found = zxingcpp.read_barcodes(
+                np.ascontiguousarray(prepared), text_mode=zxingcpp.TextMode.Plain, binarizer=attempt.binarizer
+            )
+            if found:
+                return [_to_code(barcode, scale, gray.shape) for barcode in found]
+        return []
+
+
+def _to_code(barcode: zxingcpp.Barcode, scale: float, shape: tuple[int, ...]) -> Code:
+    position = barcode.position
+    corners = [
+        Point(x=p.x / scale, y=p.y / scale)
+        for p in (position.top_left, position.top_right, position.bottom_right, position.bottom_left)
+    ]
+    xs, ys = [p.x for p in corners], [p.y for p in corners]
+    x1, x2, y1, y2 = min(xs), max(xs), min(ys), max(ys)
+    # A linear barcode read on a single scan line has a flat position; give its box some height
+    # (a fifth of its width, about the shortest bars printed) so that it covers the bars.
+    min_height = (x2 - x1) / 5
+    if y2 - y1 < min_height:
+        middle = (y1 + y2) / 2
+        y1, y2 = max(0.0, middle - min_height / 2), min(float(shape[0]), middle + min_height / 2)
+    return Code(
+        format=barcode.format.name,
+        payload=barcode.text,
+        box=Box(x1=x1, y1=y1, x2=max(x2, x1 + 1), y2=max(y2, y1 + 1)),
+        corners=corners,
+    )
