@@ -105,7 +105,7 @@ def _covered(patch: np.ndarray, method: str) -> np.ndarray:
     if method == "solid":
         return np.zeros_like(patch)
     if method == "pixelate":
-        blocks = 6  # across the longer side: too coarse for a face to be recognised or re-detected
+        blocks = 5  # across the longer side: no feature survives, yet the region still reads as a person
         small_w, small_h = max(1, round(w * blocks / max(w, h))), max(1, round(h * blocks / max(w, h)))
         small = cv2.resize(patch, (small_w, small_h), interpolation=cv2.INTER_AREA)
         return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)

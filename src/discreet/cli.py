@@ -306,3 +306,27 @@ def eval_nudity(
             f"(false-positive rate {report['not_pass_rate']:.4f}: {report['review']} review, {report['block']} block; "
             f"categories {report['flagged_categories']}), median {report['ms_median']:.1f} ms an image"
         )
+
+
+@eval_app.command("anonymize")
+def eval_anonymize(
+    data: Annotated[Path, typer.Option(help="a VOC pack: annotations/*.xml and images/")],
+    method: Annotated[str, typer.Option(help="blur, pixelate or solid")] = "blur",
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+    limit: Annotated[Optional[int], typer.Option(help="score only the first N images")] = None,
+) -> None:
+    """Ground-truth faces the accurate detector still finds after anonymization (target: 0)."""
+    from discreet.evaluation.faces import evaluate_anonymization
+
+    with progress_bar() as bar:
+        task = bar.add_task(f"anonymize ({method})", total=None, rate="")
+        report = evaluate_anonymization(
+            data, method, limit=limit, on_image=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    if as_json:
+        print(json.dumps(report))
+    else:
+        Console().print(
+            f"anonymize ({method}): {report['detected_after']} of {report['faces']} ground-truth faces still "
+            f"detected after anonymization ({report['detected_before']} detected before), {report['images']} images"
+        )

@@ -1,4 +1,4 @@
-"""``discreet eval faces``: VOC AP at IoU 0.5 and speed of the face detector on a VOC pack."""
+"""``discreet eval faces`` (VOC AP at IoU 0.5, speed) and ``discreet eval anonymize`` on a VOC pack."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from discreet.analyzers.faces import FaceDetector
-from discreet.evaluation.metrics import average_precision
-from discreet.evaluation.packs import read_voc
+from discreet.evaluation.metrics import average_precision, iou
+from discreet.evaluation.packs import LabelledBox, read_voc
 from discreet.imaging import decode
-from discreet.schema import Box
+from discreet.schema import Box, Face
 
 #: AP ranks every detection, so scoring keeps low-confidence ones too (the product's threshold
 #: only decides where on that ranking a caller stops).
@@ -46,3 +46,40 @@ def evaluate_faces(
         "faces": sum(len(t) for t in truth),
         "ms_median": round(statistics.median(times), 2),
     }
+
+
+def evaluate_anonymization(
+    data: str | Path,
+    method: str = "blur",
+    *,
+    limit: int | None = None,
+    match_iou: float = 0.3,
+    on_image: Callable[[int, int], None] | None = None,
+) -> dict[str, float | int]:
+    """How many ground-truth faces the accurate detector still finds after ``discreet.anonymize``.
+
+    A face counts as still detected when a detection at the product threshold overlaps it by
+    ``match_iou`` (lower than AP's 0.5, so partial re-detections count against us too).
+    """
+    from discreet.anonymize import anonymize
+
+    pack = read_voc(data)[:limit]
+    detector = FaceDetector("accurate")
+    before = after = 0
+    for done, item in enumerate(pack, start=1):
+        original = decode(item.path)
+        covered = decode(anonymize(original, method).data)
+        before += _matched(item.boxes, detector.analyze(original), match_iou)
+        after += _matched(item.boxes, detector.analyze(covered), match_iou)
+        if on_image:
+            on_image(done, len(pack))
+    return {
+        "images": len(pack),
+        "faces": sum(len(i.boxes) for i in pack),
+        "detected_before": before,
+        "detected_after": after,
+    }
+
+
+def _matched(truth: list[LabelledBox], faces: list[Face], match_iou: float) -> int:
+    return sum(any(iou(t.box, f.box) >= match_iou for f in faces) for t in truth)
