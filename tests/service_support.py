@@ -1,0 +1,133 @@
+"""Helpers of the service tests: an app on a temporary store, a local HTTP server, polling."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from discreet.service.app import create_app
+from discreet.service.config import ServiceSettings
+
+DEADLINE_SECONDS = 60  # a hang guard for polling, not a speed requirement
+
+
+def face_image(data_dir: Path) -> bytes:
+    return (data_dir / "dlib-faces" / "2008_002470.jpg").read_bytes()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def settings(tmp_path: Path, **overrides: Any) -> ServiceSettings:
+    return ServiceSettings(data_dir=tmp_path, database_url=None, **overrides)
+
+
+@contextmanager
+def client(tmp_path: Path, **overrides: Any) -> Iterator[TestClient]:
+    with TestClient(create_app(settings(tmp_path, **overrides))) as test_client:
+        yield test_client
+
+
+def wait_until(check: Callable[[], Any], what: str, deadline: float = DEADLINE_SECONDS) -> Any:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def wait_for_task(test_client: Any, task_id: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    def finished() -> dict[str, Any] | None:
+        view = test_client.get(f"/v1/tasks/{task_id}", headers=headers).json()
+        return view if view.get("status") in ("succeeded", "failed", "canceled") else None
+
+    return wait_until(finished, f"task {task_id} to finish")
+
+
+@dataclass
+class Received:
+    path: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class LocalServer:
+    """A real HTTP server on 127.0.0.1: serves an image, redirects, slow and large bodies, and
+    records POSTs (callbacks), answering them with the statuses queued in ``post_statuses``."""
+
+    image: bytes
+    received: list[Received] = field(default_factory=list)
+    post_statuses: list[int] = field(default_factory=list)
+    port: int = 0
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@contextmanager
+def local_server(image: bytes) -> Iterator[LocalServer]:
+    state = LocalServer(image)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            path, _, query = self.path.partition("?")
+            if path == "/image.jpg":
+                self._answer(200, state.image, "image/jpeg")
+            elif path == "/redirect":
+                self.send_response(302)
+                self.send_header("Location", query.removeprefix("to="))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif path == "/big":
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.end_headers()  # no Content-Length: the reader must count and cut
+                try:
+                    for _ in range(64):
+                        self.wfile.write(b"\0" * 65536)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+            elif path == "/slow":
+                time.sleep(3)
+                self._answer(200, state.image, "image/jpeg")
+            else:
+                self._answer(404, b"not here", "text/plain")
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            state.received.append(Received(self.path, body, dict(self.headers.items())))
+            self._answer(state.post_statuses.pop(0) if state.post_statuses else 204, b"", "text/plain")
+
+        def _answer(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
