@@ -1,0 +1,115 @@
+"""URL fetching without SSRF. Refused addresses are refused before any connection is made."""
+
+from __future__ import annotations
+
+import pytest
+from service_support import client, face_image, local_server, settings
+
+from discreet.service.errors import FetchError
+from discreet.service.fetch import SafeHttp
+
+
+@pytest.fixture(scope="module")
+def image(data_dir) -> bytes:
+    return face_image(data_dir)
+
+
+@pytest.fixture
+def server(image):
+    with local_server(image) as running:
+        yield running
+
+
+def _fetcher(tmp_path, **overrides) -> SafeHttp:
+    return SafeHttp(settings(tmp_path, **overrides))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/x.jpg",
+        "http://localhost/x.jpg",
+        "http://2130706433/x.jpg",  # 127.0.0.1 written as one number
+        "http://[::1]/x.jpg",
+        "http://[::ffff:127.0.0.1]/x.jpg",  # IPv6-mapped IPv4
+        "http://[::ffff:10.0.0.1]/x.jpg",
+        "http://10.0.0.1/x.jpg",
+        "http://192.168.1.1/x.jpg",
+        "http://172.16.5.4/x.jpg",
+        "http://100.64.0.1/x.jpg",  # carrier-grade NAT
+        "http://169.254.169.254/latest/meta-data/",  # cloud metadata
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://[fe80::1]/x.jpg",
+        "http://224.0.0.1/x.jpg",
+        "http://0.0.0.0/x.jpg",
+        "http://240.0.0.1/x.jpg",  # reserved
+        "file:///etc/passwd",
+        "ftp://example.org/x.jpg",
+        "gopher://example.org/",
+        "http://user:pw@example.org/x.jpg",
+    ],
+)
+def test_refused_urls(tmp_path, url):
+    with pytest.raises(FetchError) as refused:
+        _fetcher(tmp_path).fetch_image(url)
+    assert refused.value.code == "url_refused"
+
+
+def test_allowlisted_host_is_fetched_and_others_still_refused(tmp_path, server, image):
+    assert _fetcher(tmp_path, url_allowlist="127.0.0.1").fetch_image(server.url("/image.jpg")) == image
+    with pytest.raises(FetchError) as refused:
+        _fetcher(tmp_path).fetch_image(server.url("/image.jpg"))
+    assert refused.value.code == "url_refused"
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["http://10.1.2.3/x.jpg", "http://169.254.169.254/latest/meta-data/", "http://[::ffff:192.168.0.1]/",
+     "http://localhost:{port}/image.jpg", "file:///etc/passwd"],
+)
+def test_every_redirect_hop_is_checked(tmp_path, server, target):
+    url = server.url("/redirect?to=" + target.format(port=server.port))
+    with pytest.raises(FetchError) as refused:
+        _fetcher(tmp_path, url_allowlist="127.0.0.1").fetch_image(url)
+    assert refused.value.code == "url_refused"
+
+
+def test_redirect_to_an_allowed_target_is_followed(tmp_path, server, image):
+    url = server.url("/redirect?to=" + server.url("/image.jpg"))
+    assert _fetcher(tmp_path, url_allowlist="127.0.0.1").fetch_image(url) == image
+
+
+def test_body_over_the_limit_is_cut(tmp_path, server):
+    with pytest.raises(FetchError) as cut:
+        _fetcher(tmp_path, url_allowlist="127.0.0.1", fetch_max_bytes=100_000).fetch_image(server.url("/big"))
+    assert cut.value.code == "url_too_large"
+
+
+def test_slow_server_times_out(tmp_path, server):
+    with pytest.raises(FetchError) as slow:
+        _fetcher(tmp_path, url_allowlist="127.0.0.1", fetch_timeout_seconds=0.5).fetch_image(server.url("/slow"))
+    assert slow.value.code == "url_timeout"
+
+
+def test_the_connection_goes_to_the_checked_address(tmp_path, server, image, monkeypatch):
+    """DNS rebinding: a second lookup answering a private address must not be used."""
+    import discreet.service.fetch as fetch
+
+    answers = iter([["127.0.0.1"], ["10.9.9.9"]])
+    real = fetch._resolve
+    monkeypatch.setattr(fetch, "_resolve", lambda host, port: real(next(answers)[0], port))
+    fetcher = _fetcher(tmp_path, url_allowlist="rebind.test")
+    assert fetcher.fetch_image(f"http://rebind.test:{server.port}/image.jpg") == image
+
+
+def test_scan_by_url_through_the_api(tmp_path, server, image):
+    with client(tmp_path, url_allowlist="127.0.0.1") as api:
+        tasks = [
+            {"data_id": "ok", "url": server.url("/image.jpg")},
+            {"data_id": "missing", "url": server.url("/nothing.jpg")},
+            {"data_id": "to-private", "url": server.url("/redirect?to=http://10.0.0.7/x.jpg")},
+        ]
+        results = api.post("/v1/scan", json={"tasks": tasks}).json()["results"]
+        assert len(results[0]["faces"]) > 0
+        assert results[1]["error"]["code"] == "url_fetch_failed"
+        assert results[2]["error"]["code"] == "url_refused"
