@@ -29,6 +29,7 @@ def evaluate_nudity_false_positives(
     detector.load()
     suggestions: Counter[str] = Counter()
     flagged_by: Counter[str] = Counter()
+    flagged: list[dict[str, object]] = []
     times = []
     for done, path in enumerate(images, start=1):
         pixels = decode(path).pixels
@@ -37,6 +38,7 @@ def evaluate_nudity_false_positives(
         times.append((time.perf_counter() - start) * 1000)
         suggestions[result.suggestion] += 1
         if result.suggestion != "pass":
+            flagged.append({"path": str(path), "suggestion": result.suggestion, "score": round(result.score, 3)})
             flagged_by.update({r.category for r in result.regions if r.score >= detector.rules.review_score})
         if on_image:
             on_image(done, len(images))
@@ -46,5 +48,6 @@ def evaluate_nudity_false_positives(
         "review": suggestions["review"],
         "block": suggestions["block"],
         "flagged_categories": dict(flagged_by.most_common()),
+        "flagged_images": flagged,
         "ms_median": round(statistics.median(times), 2) if times else 0.0,
     }
