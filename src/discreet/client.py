@@ -14,26 +14,28 @@ so code written against the library and against the service branches on errors t
 from __future__ import annotations
 
 import asyncio
-import base64
+import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from discreet import errors
 from discreet.errors import DiscreetError
 from discreet.schema import ScanResult
+from discreet.service import errors as service_errors
 
 #: An image to scan: a path, raw bytes, or an ``http(s)://`` URL the server fetches itself.
 ImageSource = str | Path | bytes
 
-TaskStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+TaskStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
+FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
 
 
 class ServiceError(DiscreetError):
@@ -76,8 +78,12 @@ class ImageResult:
 
 class Task(_Open):
     task_id: str
-    data_id: str | None = None
+    data_id: str
     status: TaskStatus
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    expires_at: datetime | None = Field(None, description="when the server erases the result")
     result: ScanResult | None = None
     error: ErrorInfo | None = None
 
@@ -86,22 +92,23 @@ class Task(_Open):
         return self.status in FINISHED
 
 
-def _error_classes() -> list[type[DiscreetError]]:
-    found: list[type[DiscreetError]] = []
-    pending = [DiscreetError]
-    while pending:
-        cls = pending.pop()
-        found.append(cls)
-        pending.extend(cls.__subclasses__())
-    return [c for c in found if c.__module__ == errors.__name__ and c is not DiscreetError]
+#: The classes an error answer may become, most specific first: the library's, then the service's.
+_ERROR_CLASSES: tuple[type[DiscreetError], ...] = (
+    errors.ImageError, errors.ValidationError, errors.PolicyError, errors.SceneUnavailableError,
+    service_errors.Unauthorized, service_errors.NotFound, service_errors.TooManyTasks,
+    service_errors.PayloadTooLarge, service_errors.FetchError, SignatureError,
+)
 
 
 def _exception(code: str, message: str, http_status: int | None, request_id: str | None) -> DiscreetError:
-    """The DiscreetError subclass for a server error: by its code first, then by its HTTP status."""
-    classes = _error_classes()
+    """The DiscreetError subclass for a server error: by its code first, then by its HTTP status.
+
+    ``rate_limited`` stays a :class:`ServiceError` (code ``rate_limited``): the service's class needs
+    the Retry-After value, which the caller reads from the answer when it wants to wait.
+    """
     image_codes = set(errors.IMAGE_ERROR_CODES)
-    by_code = [c for c in classes if c.code == code or (c is errors.ImageError and code in image_codes)]
-    by_status = [c for c in classes if http_status is not None and c.http_status == http_status]
+    by_code = [c for c in _ERROR_CLASSES if c.code == code or (c is errors.ImageError and code in image_codes)]
+    by_status = [c for c in _ERROR_CLASSES if http_status is not None and c.http_status == http_status]
     cls = (by_code or by_status or [ServiceError])[0]
     exc = cls(message, code=code)
     exc.request_id = request_id  # type: ignore[attr-defined]
@@ -132,11 +139,8 @@ def _is_url(source: ImageSource) -> bool:
     return isinstance(source, str) and source.startswith(("http://", "https://"))
 
 
-def _task(source: ImageSource, data_id: str) -> dict[str, str]:
-    if _is_url(source):
-        return {"data_id": data_id, "url": str(source)}
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    return {"data_id": data_id, "image_base64": base64.b64encode(data).decode("ascii")}
+def _read(source: str | Path | bytes) -> bytes:
+    return source if isinstance(source, bytes) else Path(source).read_bytes()
 
 
 def _default_data_id(source: ImageSource, index: int) -> str:
@@ -145,23 +149,29 @@ def _default_data_id(source: ImageSource, index: int) -> str:
     return str(source) if _is_url(source) else Path(source).name
 
 
-def _scan_body(
+def _scan_request(
     images: ImageSource | Sequence[ImageSource] | Mapping[str, ImageSource],
     scenes: Iterable[str],
     attributes: Iterable[str],
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``images`` is one source, a list (data ids default to file names, URLs or indexes) or a
-    mapping ``data_id -> source``."""
+    """The httpx arguments of a scan. ``images`` is one source, a list (data ids default to file
+    names, URLs or indexes) or a mapping ``data_id -> source``.
+
+    Local images go as multipart parts named by their data_id (bytes, not base64); the JSON request
+    rides in the ``request`` field and lists every task, so the order of the answer is the order given.
+    """
     if isinstance(images, Mapping):
         pairs = list(images.items())
     else:
         sources = [images] if isinstance(images, (str, Path, bytes)) else list(images)
         pairs = [(_default_data_id(s, i), s) for i, s in enumerate(sources)]
-    return {
-        "scenes": list(scenes),
-        "attributes": list(attributes),
-        "tasks": [_task(source, data_id) for data_id, source in pairs],
-    }
+    tasks = [{"data_id": data_id, "url": str(s)} if _is_url(s) else {"data_id": data_id} for data_id, s in pairs]
+    body = {"scenes": list(scenes), "attributes": list(attributes), "tasks": tasks, **(extra or {})}
+    files = [(data_id, (data_id, _read(s))) for data_id, s in pairs if not _is_url(s)]
+    if not files:
+        return {"json": body}
+    return {"data": {"request": json.dumps(body)}, "files": files}
 
 
 def _anonymize_request(
@@ -170,9 +180,8 @@ def _anonymize_request(
     params = {"method": method, "redact": ",".join(redact)}
     if _is_url(image):
         return {"data": {**params, "url": str(image)}}
-    data = image if isinstance(image, bytes) else Path(image).read_bytes()
     name = "image" if isinstance(image, bytes) else Path(image).name
-    return {"data": params, "files": {"image": (name, data)}}
+    return {"data": params, "files": {"image": (name, _read(image))}}
 
 
 class _Protocol:
@@ -182,10 +191,6 @@ class _Protocol:
         self.base_url = base_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.timeout = timeout
-
-    @staticmethod
-    def _async_body(body: dict[str, Any], callback_url: str | None) -> dict[str, Any]:
-        return {**body, "callback_url": callback_url} if callback_url else body
 
     @staticmethod
     def _idempotency(key: str | None) -> dict[str, str]:
@@ -244,7 +249,7 @@ class Client(_Protocol):
         attributes: Iterable[str] = (),
     ) -> list[ImageResult]:
         """Scan now; one :class:`ImageResult` per image, in order."""
-        answer = self._send("POST", "/v1/scan", json=_scan_body(images, scenes, attributes)).json()
+        answer = self._send("POST", "/v1/scan", **_scan_request(images, scenes, attributes)).json()
         return [_image_result(item) for item in answer["results"]]
 
     def scan_async(
@@ -260,8 +265,8 @@ class Client(_Protocol):
         wait_timeout: float | None = None,
     ) -> list[Task]:
         """Queue a scan; with ``wait=True``, poll until every task has finished and return them finished."""
-        body = self._async_body(_scan_body(images, scenes, attributes), callback_url)
-        answer = self._send("POST", "/v1/scan/async", json=body, headers=self._idempotency(idempotency_key))
+        request = _scan_request(images, scenes, attributes, {"callback_url": callback_url} if callback_url else None)
+        answer = self._send("POST", "/v1/scan/async", **request, headers=self._idempotency(idempotency_key))
         tasks = self._tasks(answer.json())
         return self.wait([t.task_id for t in tasks], poll_interval, wait_timeout) if wait else tasks
 
@@ -282,8 +287,13 @@ class Client(_Protocol):
     def list_tasks(self, task_ids: Iterable[str]) -> list[Task]:
         return self._tasks(self._send("GET", "/v1/tasks", params=self._ids_param(task_ids)).json())
 
-    def delete_task(self, task_id: str) -> None:
-        self._send("DELETE", f"/v1/tasks/{task_id}")
+    def delete_task(self, task_id: str) -> str:
+        """Cancel a queued task or erase a finished one; returns ``canceled``, ``canceling`` or ``erased``."""
+        return self._send("DELETE", f"/v1/tasks/{task_id}").json()["status"]
+
+    def callback_secret(self) -> str:
+        """The ``whsec_...`` secret that signs this key's callbacks (give it to :func:`verify_signature`)."""
+        return self._send("GET", "/v1/callbacks/secret").json()["secret"]
 
     def anonymize(self, image: ImageSource, method: str = "blur", redact: Iterable[str] = ("faces",)) -> bytes:
         """The image with faces (and any other ``redact`` scene) covered, re-encoded without metadata."""
@@ -335,7 +345,7 @@ class AsyncClient(_Protocol):
         scenes: Iterable[str] = ("faces",),
         attributes: Iterable[str] = (),
     ) -> list[ImageResult]:
-        answer = (await self._send("POST", "/v1/scan", json=_scan_body(images, scenes, attributes))).json()
+        answer = (await self._send("POST", "/v1/scan", **_scan_request(images, scenes, attributes))).json()
         return [_image_result(item) for item in answer["results"]]
 
     async def scan_async(
@@ -350,8 +360,8 @@ class AsyncClient(_Protocol):
         poll_interval: float = 0.5,
         wait_timeout: float | None = None,
     ) -> list[Task]:
-        body = self._async_body(_scan_body(images, scenes, attributes), callback_url)
-        answer = await self._send("POST", "/v1/scan/async", json=body, headers=self._idempotency(idempotency_key))
+        request = _scan_request(images, scenes, attributes, {"callback_url": callback_url} if callback_url else None)
+        answer = await self._send("POST", "/v1/scan/async", **request, headers=self._idempotency(idempotency_key))
         tasks = self._tasks(answer.json())
         return await self.wait([t.task_id for t in tasks], poll_interval, wait_timeout) if wait else tasks
 
@@ -373,8 +383,11 @@ class AsyncClient(_Protocol):
     async def list_tasks(self, task_ids: Iterable[str]) -> list[Task]:
         return self._tasks((await self._send("GET", "/v1/tasks", params=self._ids_param(task_ids))).json())
 
-    async def delete_task(self, task_id: str) -> None:
-        await self._send("DELETE", f"/v1/tasks/{task_id}")
+    async def delete_task(self, task_id: str) -> str:
+        return (await self._send("DELETE", f"/v1/tasks/{task_id}")).json()["status"]
+
+    async def callback_secret(self) -> str:
+        return (await self._send("GET", "/v1/callbacks/secret")).json()["secret"]
 
     async def anonymize(
         self, image: ImageSource, method: str = "blur", redact: Iterable[str] = ("faces",)

@@ -6,7 +6,7 @@
 const SVG_NS = "http://www.w3.org/2000/svg";
 const KEY_STORAGE = "discreet.apiKey";
 const TASKS_STORAGE = "discreet.tasks";
-const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
+const FINISHED = new Set(["succeeded", "failed", "canceled"]);
 const POLL_MS = 1000;
 
 const $ = (selector) => document.querySelector(selector);
@@ -49,27 +49,10 @@ async function api(path, options = {}) {
   throw new ApiError(error.code, error.message, error.request_id || null, response.status);
 }
 
-function jsonPost(path, body, headers = {}) {
-  return api(path, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", ...headers },
-    body: JSON.stringify(body),
-  });
-}
-
 // ---------- inputs ----------
 
 function checked(name) {
   return [...document.querySelectorAll(`input[name="${name}"]:checked`)].map((input) => input.value);
-}
-
-function readBase64(file) {
-  return new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(String(reader.result).split(",", 2)[1]);
-    reader.onerror = () => reject(reader.error);
-    reader.readAsDataURL(file);
-  });
 }
 
 function uniqueId(name) {
@@ -88,10 +71,14 @@ function pickFiles(fileList) {
   clearError();
 }
 
-async function scanBody() {
-  const tasks = [];
-  for (const [dataId, file] of state.files) tasks.push({ data_id: dataId, image_base64: await readBase64(file) });
-  return { scenes: checked("scene"), attributes: checked("attribute"), tasks };
+// Multipart: the JSON request in the `request` field, each file as a part named by its data_id
+// (the service's convention), so images go up as bytes rather than base64.
+function scanForm() {
+  const form = new FormData();
+  const tasks = [...state.files.keys()].map((dataId) => ({ data_id: dataId }));
+  form.append("request", JSON.stringify({ scenes: checked("scene"), attributes: checked("attribute"), tasks }));
+  for (const [dataId, file] of state.files) form.append(dataId, file, file.name);
+  return form;
 }
 
 // ---------- errors and busy state ----------
@@ -249,13 +236,22 @@ function showResults(items, heading) {
 // ---------- actions ----------
 
 async function scanNow() {
-  const response = await jsonPost("/v1/scan", await scanBody());
+  const response = await api("/v1/scan", { method: "POST", body: scanForm() });
   const answer = await response.json();
   showResults(answer.results);
 }
 
+// crypto.randomUUID exists only in secure contexts; getRandomValues also works over plain http on a LAN
+function randomKey() {
+  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 async function queueScan() {
-  const response = await jsonPost("/v1/scan/async", await scanBody(), { "Idempotency-Key": crypto.randomUUID() });
+  const response = await api("/v1/scan/async", {
+    method: "POST",
+    body: scanForm(),
+    headers: { "Idempotency-Key": randomKey() },
+  });
   const answer = await response.json();
   for (const task of answer.tasks) state.tasks.set(task.task_id, task);
   saveTasks();
