@@ -131,6 +131,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             yield
         finally:
             await anyio.to_thread.run_sync(queue.stop)
+            log.info("workers stopped")
             http.close()
             store.close()
 
