@@ -29,7 +29,7 @@ def b64(data: bytes) -> str:
 
 
 def settings(tmp_path: Path, **overrides: Any) -> ServiceSettings:
-    return ServiceSettings(data_dir=tmp_path, database_url=None, **overrides)
+    return ServiceSettings(**{"data_dir": tmp_path, "database_url": None, **overrides})
 
 
 @contextmanager
@@ -127,7 +127,7 @@ def local_server(image: bytes) -> Iterator[LocalServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield state

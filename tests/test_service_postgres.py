@@ -1,0 +1,57 @@
+"""The store on a real PostgreSQL server (127.0.0.1:5432, trust auth), in a database made for the test."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from service_support import b64, client, face_image, wait_for_task
+
+psycopg = pytest.importorskip("psycopg")
+
+ADMIN_DATABASE = "test"
+
+
+def _admin_connection():
+    reasons = []
+    for user in ("postgres", "root"):
+        try:
+            return user, psycopg.connect(host="127.0.0.1", port=5432, user=user, dbname=ADMIN_DATABASE,
+                                         autocommit=True, connect_timeout=3)
+        except psycopg.OperationalError as exc:
+            reasons.append(f"{user}: {str(exc).strip()}")
+    message = "PostgreSQL at 127.0.0.1:5432 is unreachable: " + " | ".join(reasons)
+    print(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_url():
+    user, admin = _admin_connection()
+    name = f"discreet_test_{secrets.token_hex(4)}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://{user}@127.0.0.1:5432/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def test_service_on_postgresql(tmp_path, data_dir, postgres_url):
+    image = face_image(data_dir)
+    with client(tmp_path, database_url=postgres_url) as api:
+        assert api.app.state.store.engine.dialect.name == "postgresql"
+        tasks = [{"data_id": "a", "image_base64": b64(image)}, {"data_id": "b", "image_base64": b64(b"junk")}]
+        sync = api.post("/v1/scan", json={"tasks": tasks}).json()["results"]
+        assert "faces" in sync[0] and sync[1]["error"]["code"] == "image_unreadable"
+
+        submitted = api.post("/v1/scan/async", json={"tasks": tasks}, headers={"Idempotency-Key": "k1"}).json()
+        again = api.post("/v1/scan/async", json={"tasks": tasks}, headers={"Idempotency-Key": "k1"}).json()
+        assert [t["task_id"] for t in again["tasks"]] == [t["task_id"] for t in submitted["tasks"]]
+        views = [wait_for_task(api, t["task_id"]) for t in submitted["tasks"]]
+        assert [v["status"] for v in views] == ["succeeded", "failed"]
+        assert views[0]["result"]["faces"] == sync[0]["faces"]
+        assert api.get("/readyz").status_code == 200
+        assert api.delete(f"/v1/tasks/{views[0]['task_id']}").json()["status"] == "erased"
+    with client(tmp_path, database_url=postgres_url) as api:  # migrations are idempotent at the next start
+        assert api.get(f"/v1/tasks/{views[1]['task_id']}").json()["status"] == "failed"
