@@ -89,6 +89,12 @@ def test_request_errors_have_one_shape(api, body, status, code):
     assert error["message"] and error["request_id"] == answer.headers["x-request-id"]
 
 
+def test_query_validation_error_has_the_same_shape(api):
+    answer = api.get("/v1/tasks")  # ids missing
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "invalid_request" and "ids" in answer.json()["error"]["message"]
+
+
 def test_unknown_route_and_body_over_limit(tmp_path):
     with client(tmp_path, max_request_bytes=1000) as small:
         assert small.get("/v1/nothing").json()["error"]["code"] == "not_found"

@@ -74,12 +74,12 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in {
-        400: "invalid_request, unknown_scene, unknown_attribute, no_scene",
+        400: "invalid_request (also body and query validation), unknown_scene, unknown_attribute, no_scene",
         401: "unauthorized",
         403: "attribute_refused_by_policy",
         404: "not_found",
         413: "too_many_tasks, payload_too_large",
-        422: "invalid_request (body validation), image_* codes",
+        422: "url_refused (a callback_url), image_* codes of /v1/anonymize",
         429: "rate_limited (with Retry-After)",
         500: "internal_error",
         501: "scene_not_installed",
@@ -116,7 +116,7 @@ def install_error_handlers(app: FastAPI) -> None:
             f"{'.'.join(str(p) for p in err.get('loc', ()) if p != 'body') or 'body'}: {err.get('msg')}"
             for err in exc.errors()
         )
-        return error_response(422, "invalid_request", problems or "the request is not valid")
+        return error_response(400, "invalid_request", problems or "the request is not valid")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
