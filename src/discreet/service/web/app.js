@@ -128,7 +128,9 @@ function drawBox(layer, box, kind, label) {
   const group = svg("g", { class: `mark ${kind}` }, layer);
   svg("rect", { class: kind, x: box.x1, y: box.y1, width: box.x2 - box.x1, height: box.y2 - box.y1 }, group);
   if (label) {
-    const text = svg("text", { x: box.x1 + 2, y: Math.max(box.y1 - 4, 12) }, group);
+    const size = Number(layer.getAttribute("font-size"));
+    const y = box.y1 - size / 4 >= size ? box.y1 - size / 4 : box.y1 + size; // inside the box at the top edge
+    const text = svg("text", { x: box.x1 + size / 6, y, class: "label" }, group);
     text.textContent = label;
   }
 }
@@ -215,6 +217,8 @@ function renderResult(item, title) {
     const width = item.width || picture.naturalWidth;
     const height = item.height || picture.naturalHeight;
     layer.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    // labels are in image pixels too: size them to the image so they read the same on any photo
+    layer.setAttribute("font-size", Math.max(12, Math.round(Math.max(width, height) / 45)));
     (item.faces || []).forEach((face, i) => drawBox(layer, face.box, "face", `face ${i + 1}`));
     (item.codes || []).forEach((code) => drawPolygon(layer, code.corners, "code"));
     (item.codes || []).forEach((code) => drawBox(layer, code.box, "code-box", code.payload));

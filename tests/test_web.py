@@ -1,0 +1,146 @@
+"""The web page at / in real headless Chromium (Debian's /usr/bin/chromium driven by Playwright),
+against a real `discreet serve` subprocess. Skips only when /usr/bin/chromium is missing."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import httpx
+import pytest
+from live_server import live_server
+from PIL import Image
+
+from discreet.pipeline import ANALYZERS
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+#: The page must work under this policy: nothing inline, nothing from elsewhere.
+STRICT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+FACE_PHOTO = "dlib-faces/2008_002470.jpg"
+QR_PHOTO = "qr/qrcode-1/1.png"
+WAIT_MS = 120_000  # a hang guard for scans on a busy machine, not a speed requirement
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with live_server(tmp_path_factory.mktemp("web-store")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """The page with the API key entered; every document is served under STRICT_CSP, and any
+    script error or CSP violation fails the test."""
+    context = browser.new_context(accept_downloads=True)
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    tab.on("console", lambda m: problems.append(m.text) if m.type == "error" and "Content Security Policy" in m.text else None)
+
+    def with_csp(route):
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, "content-security-policy": STRICT_CSP})
+
+    tab.route(lambda url: url.rstrip("/") == server.url, with_csp)
+    tab.goto(server.url)
+    tab.fill("#api-key", server.key)
+    tab.click("#key-form button")
+    yield tab
+    context.close()
+    assert not problems, problems
+
+
+def _scan(page, image: Path, scenes: list[str]) -> dict:
+    for scene in ("faces", "codes", "text", "nudity"):
+        page.set_checked(f'input[name="scene"][value="{scene}"]', scene in scenes)
+    page.set_input_files("#files", str(image))
+    with page.expect_response(lambda r: r.url.endswith("/v1/scan"), timeout=WAIT_MS) as answer:
+        page.click("#scan")
+    assert answer.value.status == 200
+    (result,) = answer.value.json()["results"]
+    page.wait_for_selector(".result.drawn")
+    return result
+
+
+def test_faces_are_drawn_over_the_photo(page, data_dir):
+    result = _scan(page, data_dir / FACE_PHOTO, ["faces"])
+    faces = result["faces"]
+    assert faces
+    boxes = page.locator("svg.overlay rect.face")
+    assert boxes.count() == len(faces)
+    assert page.locator(".findings-faces li").count() == len(faces)
+    assert float(boxes.first.get_attribute("x")) == faces[0]["box"]["x1"]
+    assert page.locator("svg.overlay").get_attribute("viewBox") == f"0 0 {result['width']} {result['height']}"
+    # the overlay covers exactly the displayed picture, so pixel boxes land on the faces
+    picture = page.locator(".result .picture").bounding_box()
+    overlay = page.locator(".result svg.overlay").bounding_box()
+    assert overlay == picture
+
+
+@pytest.mark.skipif("codes" not in ANALYZERS, reason="the codes scene is not built yet")
+def test_qr_code_payload_is_shown(page, data_dir):
+    image = data_dir / QR_PHOTO
+    expected = image.with_suffix(".txt").read_text(encoding="utf-8").strip()
+    result = _scan(page, image, ["codes"])
+    assert [code["payload"] for code in result["codes"]] == [expected]
+    assert page.locator("svg.overlay polygon.code").count() == 1
+    assert expected in page.locator(".findings-codes li").inner_text()
+
+
+def test_anonymized_image_is_downloaded(page, data_dir):
+    image = data_dir / FACE_PHOTO
+    page.set_input_files("#files", str(image))
+    with page.expect_download(timeout=WAIT_MS) as download:
+        page.click("#anonymize")
+    assert download.value.suggested_filename == f"{image.stem}-anonymized.jpg"
+    covered = Image.open(io.BytesIO(Path(download.value.path()).read_bytes()))
+    original = Image.open(image)
+    assert covered.size == original.size
+    assert covered.convert("RGB").tobytes() != original.convert("RGB").tobytes()
+    page.wait_for_selector(".result.anonymized .picture")
+
+
+def test_queued_task_reaches_succeeded_and_its_result_is_drawn(page, server, data_dir):
+    page.set_checked('input[name="scene"][value="faces"]', True)
+    page.set_input_files("#files", str(data_dir / FACE_PHOTO))
+    with page.expect_response(lambda r: r.url.endswith("/v1/scan/async")) as answer:
+        page.click("#queue")
+    assert answer.value.status == 202
+    (task,) = answer.value.json()["tasks"]
+    row = page.locator(f'tr.task[data-task-id="{task["task_id"]}"]')
+    row.locator(".status").get_by_text("succeeded").wait_for(timeout=WAIT_MS)
+    row.get_by_role("button", name="Show").click()
+    page.wait_for_selector(".result.drawn")
+    view = httpx.get(f"{server.url}/v1/tasks/{task['task_id']}", headers={"Authorization": f"Bearer {server.key}"})
+    faces = view.json()["result"]["faces"]
+    assert faces and page.locator("svg.overlay rect.face").count() == len(faces)
+
+
+def test_errors_are_shown_with_their_code(page, server, data_dir):
+    page.fill("#api-key", "dsk_0_not-a-key")
+    page.click("#key-form button")
+    page.set_input_files("#files", str(data_dir / FACE_PHOTO))
+    page.click("#scan")
+    error = page.locator("#error")
+    error.wait_for()
+    assert "unauthorized" in error.inner_text()
+    assert "request" in error.inner_text()  # the request id, to quote when asking for help
