@@ -113,3 +113,23 @@ def test_callback_url_is_checked_at_submission(tmp_path, data_dir, callback_url)
         body = {**_body(face_image(data_dir)), "callback_url": callback_url}
         answer = api.post("/v1/scan/async", json=body)
         assert answer.status_code == 422 and answer.json()["error"]["code"] == "url_refused"
+
+
+def test_canceling_a_running_task_drops_its_result(tmp_path):
+    from datetime import timedelta
+
+    from discreet.service.store.db import NewTask
+    from discreet.service.store.models import LOCAL_KEY_ID
+
+    store = Store(settings(tmp_path).store_url())
+    store.migrate()
+    key = store.get_key(LOCAL_KEY_ID)
+    (task,), _ = store.submit(key, ["faces"], [], [NewTask("a", image=b"bytes")], callback_url="https://example.org/h")
+    claimed, task_input = store.claim_next()
+    assert claimed.id == task.id and task_input.image == b"bytes"
+    assert store.cancel_or_erase(key.tenant, task.id, timedelta(hours=1)) == "running"
+    finished = store.finish(task.id, result={"width": 1, "height": 1}, error=None, ttl=timedelta(hours=1))
+    assert finished.status == "canceled" and finished.result is None and finished.callback_state is None
+    with store.session() as session:
+        assert session.get(TaskInput, task.id) is None
+    store.close()
