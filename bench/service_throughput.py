@@ -85,7 +85,7 @@ def through_service(base: str, images: list[bytes], count: int, concurrency: int
         latencies = sorted(pool.map(one, range(count)))
     throughput = count / (time.perf_counter() - started)
     client.close()
-    p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
+    p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
     return throughput, statistics.median(latencies) * 1000, p99 * 1000
 
 

@@ -85,7 +85,7 @@ def local_server(image: bytes) -> Iterator[LocalServer]:
         def log_message(self, *args: Any) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             path, _, query = self.path.partition("?")
             if path == "/image.jpg":
                 self._answer(200, state.image, "image/jpeg")
@@ -109,7 +109,7 @@ def local_server(image: bytes) -> Iterator[LocalServer]:
             else:
                 self._answer(404, b"not here", "text/plain")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             state.received.append(Received(self.path, body, dict(self.headers.items())))
             self._answer(state.post_statuses.pop(0) if state.post_statuses else 204, b"", "text/plain")

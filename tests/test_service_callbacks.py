@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "callbacks.md"
 
 def _docs_receiver_class() -> type:
     """The first Python block of docs/callbacks.md, run as it is written there."""
-    code = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)[0]
+    code = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)[0]
     namespace: dict = {}
     exec(compile(code, str(DOC), "exec"), namespace)  # noqa: S102 - the documented example itself
     return namespace["CallbackReceiver"]
@@ -67,7 +67,7 @@ def test_forged_and_stale_callbacks_are_rejected(receiver_class):
         receiver_class(secret).receive(altered, headers)
     with pytest.raises(WebhookVerificationError):
         receiver_class("whsec_" + "b3RoZXItc2VjcmV0LW9mLWFuLWF0dGFja2Vy").receive(body, headers)
-    stale_body, stale_headers = signed_request(secret, "t1", payload, now=datetime.now(timezone.utc) - timedelta(hours=1))
+    stale_body, stale_headers = signed_request(secret, "t1", payload, now=datetime.now(UTC) - timedelta(hours=1))
     with pytest.raises(WebhookVerificationError):
         receiver_class(secret).receive(stale_body, stale_headers)
     with pytest.raises(WebhookVerificationError):

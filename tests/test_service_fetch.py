@@ -93,7 +93,7 @@ def test_slow_server_times_out(tmp_path, server):
 
 def test_the_connection_goes_to_the_checked_address(tmp_path, server, image, monkeypatch):
     """DNS rebinding: a second lookup answering a private address must not be used."""
-    import discreet.service.fetch as fetch
+    from discreet.service import fetch
 
     answers = iter([["127.0.0.1"], ["10.9.9.9"]])
     real = fetch._resolve

@@ -15,6 +15,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from discreet import __version__
@@ -22,7 +23,13 @@ from discreet.pipeline import Scanner
 from discreet.service.auth import RateLimiter
 from discreet.service.callbacks import CallbackSender
 from discreet.service.config import ServiceSettings
-from discreet.service.errors import PayloadTooLarge, error_response, install_error_handlers, new_request_id, request_id_var
+from discreet.service.errors import (
+    PayloadTooLarge,
+    error_response,
+    install_error_handlers,
+    new_request_id,
+    request_id_var,
+)
 from discreet.service.fetch import SafeHttp
 from discreet.service.metrics import LATENCY, QUEUE_DEPTH, REQUESTS
 from discreet.service.queue import InProcessQueue, TaskRunner
@@ -155,7 +162,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         problems = [] if state.models_ready.is_set() else ["models loading"]
         try:
             await anyio.to_thread.run_sync(state.store.ping)
-        except Exception as exc:  # any driver error means the store cannot be used
+        except SQLAlchemyError as exc:
             problems.append(f"store unreachable: {type(exc).__name__}")
         if problems:
             return error_response(503, "not_ready", "; ".join(problems))

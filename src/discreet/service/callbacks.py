@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from standardwebhooks import Webhook
 
 from discreet.errors import DiscreetError
 from discreet.service.fetch import SafeHttp
+from discreet.service.metrics import CALLBACKS
 from discreet.service.store import Store, Task
 from discreet.service.store.db import utcnow
 
@@ -30,7 +31,7 @@ MAX_DELAY = timedelta(minutes=10)
 
 def signed_request(secret: str, message_id: str, payload: dict[str, Any], now: datetime | None = None) -> tuple[bytes, dict[str, str]]:
     """The body and headers of one delivery."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     body = json.dumps(payload, separators=(",", ":"))
     signature = Webhook(secret).sign(message_id, now, body)
     headers = {
@@ -64,13 +65,14 @@ class CallbackSender:
 
     def _deliver(self, task: Task, view: dict[str, Any]) -> None:
         key = self.store.get_key(task.key_id)
-        payload = {"type": EVENT_TYPE, "timestamp": datetime.now(timezone.utc).isoformat(), "data": view}
+        payload = {"type": EVENT_TYPE, "timestamp": datetime.now(UTC).isoformat(), "data": view}
         body, headers = signed_request(key.webhook_secret, task.id, payload)
         try:
             status = self.http.post(task.callback_url, body, headers)
             error = None if 200 <= status < 300 else f"HTTP {status}"
         except DiscreetError as exc:
             error = f"{exc.code}: {exc.message}"
+        CALLBACKS.labels("delivered" if error is None else "failed").inc()
         if error is None:
             self.store.record_callback(task.id, state="delivered", error=None, next_at=None)
             return

@@ -11,4 +11,4 @@ LATENCY = Histogram(
 )
 TASKS = Counter("discreet_tasks_total", "tasks ended, by mode (sync or async) and outcome", ["mode", "outcome"])
 QUEUE_DEPTH = Gauge("discreet_queue_depth", "tasks in the store by status", ["status"])
-CALLBACKS = Counter("discreet_callbacks_total", "callback delivery attempts by result", ["result"])
+CALLBACKS = Counter("discreet_callback_attempts_total", "callback delivery attempts by result", ["result"])

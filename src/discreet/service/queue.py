@@ -89,9 +89,6 @@ class InProcessQueue:
             self._pending_wakeups += 1
             self._wake.notify_all()
 
-    def callback_due(self) -> None:
-        self._callback_due.set()
-
     def stop(self) -> None:
         self._stopping.set()
         with self._wake:

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ FINISHED = (SUCCEEDED, FAILED, CANCELED)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -232,11 +232,6 @@ class Store:
             return session.execute(
                 update(Task).where(Task.status == RUNNING).values(status=QUEUED, started_at=None)
             ).rowcount
-
-    def requeue(self, task_id: str) -> None:
-        with self.session() as session:
-            session.execute(update(Task).where(Task.id == task_id, Task.status == RUNNING)
-                            .values(status=QUEUED, started_at=None))
 
     def erase_expired(self) -> int:
         now = utcnow()
