@@ -144,3 +144,25 @@ def test_errors_are_shown_with_their_code(page, server, data_dir):
     error.wait_for()
     assert "unauthorized" in error.inner_text()
     assert "request" in error.inner_text()  # the request id, to quote when asking for help
+
+
+def _attributes_offered() -> bool:
+    from discreet.schema import Face
+
+    return "attributes" in Face.model_fields
+
+
+@pytest.mark.skipif(not _attributes_offered(), reason="face attributes are not in the schema yet")
+def test_face_attributes_are_offered_and_listed(page, data_dir):
+    offered = page.locator('input[name="attribute"]')
+    offered.first.wait_for()
+    from discreet.schema import FaceAttributes
+
+    assert [offered.nth(i).get_attribute("value") for i in range(offered.count())] == list(FaceAttributes.model_fields)
+    for name in ("smile", "head_pose"):
+        page.set_checked(f'input[name="attribute"][value="{name}"]', True)
+    result = _scan(page, data_dir / FACE_PHOTO, ["faces"])
+    faces = result["faces"]
+    assert faces and all(set(face["attributes"]) >= {"smile", "head_pose"} for face in faces)
+    assert page.locator(".findings-faces li.attribute-smile").count() == len(faces)
+    assert page.locator(".findings-faces li.attribute-head_pose").count() == len(faces)

@@ -149,11 +149,19 @@ function formatValue(value) {
   return String(value);
 }
 
+// A yes/no attribute reads "smile: yes (0.93)"; head pose and quality list their fields.
+function formatAttribute(name, value) {
+  const label = name.replaceAll("_", " ");
+  if (typeof value.value === "boolean") return `${label}: ${formatValue(value.value)} (${formatValue(value.probability)})`;
+  return `${label}: ${formatValue(value)}`;
+}
+
 function listItem(list, text, kind) {
   const item = document.createElement("li");
   item.className = kind;
   item.textContent = text;
   list.append(item);
+  return item;
 }
 
 function renderFindings(container, result) {
@@ -169,8 +177,14 @@ function renderFindings(container, result) {
   if (result.faces) {
     const ul = list(`Faces: ${result.faces.length}`, "faces");
     result.faces.forEach((face, i) => {
-      const attributes = face.attributes ? ` — ${formatValue(face.attributes)}` : "";
-      listItem(ul, `#${i + 1} score ${formatValue(face.score)}${attributes}`, "face");
+      const item = listItem(ul, `#${i + 1} score ${formatValue(face.score)}`, "face");
+      const attributes = Object.entries(face.attributes || {}).filter(([, value]) => value !== null);
+      if (attributes.length) {
+        const details = document.createElement("ul");
+        details.className = "attributes";
+        for (const [name, value] of attributes) listItem(details, formatAttribute(name, value), `attribute-${name}`);
+        item.append(details);
+      }
     });
   }
   if (result.codes) {
@@ -385,6 +399,29 @@ function poll() {
     });
 }
 
+// ---------- face attributes ----------
+
+// The attributes come from the service's own OpenAPI document (the FaceAttributes schema), so the
+// page offers exactly what this server returns and never keeps a list of its own.
+async function loadAttributes() {
+  const response = await fetch("openapi.json");
+  if (!response.ok) return;
+  const schema = (await response.json()).components?.schemas?.FaceAttributes;
+  if (!schema) return;
+  const labels = Object.entries(schema.properties).map(([name, property]) => {
+    const label = document.createElement("label");
+    const input = document.createElement("input");
+    input.type = "checkbox";
+    input.name = "attribute";
+    input.value = name;
+    label.title = property.description || "";
+    label.append(input, ` ${name.replaceAll("_", " ")}`);
+    return label;
+  });
+  $("#attribute-list").replaceWith(...labels);
+  $("#attributes").hidden = false;
+}
+
 // ---------- wiring ----------
 
 function wire() {
@@ -419,6 +456,7 @@ function wire() {
 
   renderTasks();
   if (state.tasks.size) poll();
+  loadAttributes().catch(() => {}); // without the document the page still scans, just without attributes
 }
 
 document.addEventListener("DOMContentLoaded", wire);
