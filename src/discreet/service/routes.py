@@ -67,7 +67,8 @@ async def _parse(request: Request, model: type[ScanRequest]) -> tuple[ScanReques
     try:
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             max_tasks = request.app.state.settings.max_tasks
-            form = await request.form(max_files=max_tasks, max_fields=max_tasks + 10)
+            form = await request.form(max_files=max_tasks, max_fields=max_tasks + 10,
+                                      max_part_size=request.app.state.settings.max_request_bytes)
             raw = form.get("request") or "{}"
             parsed = model.model_validate_json(raw if isinstance(raw, str) else await raw.read())
             for name, value in form.multi_items():
