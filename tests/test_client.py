@@ -13,9 +13,9 @@ from service_support import local_server, wait_until
 
 import discreet
 from discreet.client import AsyncClient, Client, SignatureError, verify_signature
-from discreet.errors import ImageError, PolicyError
+from discreet.errors import ImageError, PolicyError, ValidationError
 from discreet.schema import ScanResult
-from discreet.service.errors import NotFound, Unauthorized
+from discreet.service.errors import FetchError, NotFound, Unauthorized
 
 FACE_PHOTO = "dlib-faces/2008_002470.jpg"
 
@@ -46,15 +46,22 @@ def client(server):
 def test_scan_paths_bytes_and_urls_in_order(client, photo, expected):
     with local_server(photo.read_bytes()) as images:
         results = client.scan(
-            {"by-path": photo, "by-bytes": photo.read_bytes(), "by-url": images.url("/image.jpg"), "junk": b"no image"},
+            {
+                "by-path": photo,
+                "by-bytes": photo.read_bytes(),
+                "by-url": images.url("/image.jpg"),
+                "junk": b"no image",
+                "cloud-metadata": "http://169.254.169.254/latest/meta-data/",
+            },
             scenes=["faces"],
         )
-    assert [r.data_id for r in results] == ["by-path", "by-bytes", "by-url", "junk"]
+    assert [r.data_id for r in results] == ["by-path", "by-bytes", "by-url", "junk", "cloud-metadata"]
     for item in results[:3]:
         assert item.ok and isinstance(item.result, ScanResult)
         assert (item.result.width, item.result.height) == (expected.width, expected.height)
         assert [f.box for f in item.result.faces] == [f.box for f in expected.faces]
     assert isinstance(results[3].error, ImageError) and results[3].error.code == "image_unreadable"
+    assert isinstance(results[4].error, FetchError) and results[4].error.code == "url_refused"
 
 
 def test_default_data_ids_are_file_names(client, photo):
@@ -92,11 +99,16 @@ def test_async_scan_waits_lists_and_deletes(client, photo, expected):
 
 
 def test_anonymize_returns_the_covered_image(client, photo):
-    covered = client.anonymize(photo, method="pixelate")
     original = Image.open(photo)
-    output = Image.open(io.BytesIO(covered))
-    assert output.format == original.format and output.size == original.size
-    assert output.convert("RGB").tobytes() != original.convert("RGB").tobytes()
+    with local_server(photo.read_bytes()) as images:
+        answers = [client.anonymize(photo, method="pixelate"), client.anonymize(images.url("/image.jpg"))]
+    for covered in answers:
+        output = Image.open(io.BytesIO(covered))
+        assert output.format == original.format and output.size == original.size
+        assert output.convert("RGB").tobytes() != original.convert("RGB").tobytes()
+    with pytest.raises(ValidationError) as refused:
+        client.anonymize(photo, method="smudge")
+    assert refused.value.code == "unknown_method"
 
 
 def test_signed_callback_verifies_and_a_tampered_one_does_not(client, photo):

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -92,25 +92,34 @@ class Task(_Open):
         return self.status in FINISHED
 
 
-#: The classes an error answer may become, most specific first: the library's, then the service's.
-_ERROR_CLASSES: tuple[type[DiscreetError], ...] = (
-    errors.ImageError, errors.ValidationError, errors.PolicyError, errors.SceneUnavailableError,
-    service_errors.Unauthorized, service_errors.NotFound, service_errors.TooManyTasks,
-    service_errors.PayloadTooLarge, service_errors.FetchError, SignatureError,
-)
+#: Classes whose default code names them; any other code is classed by its family or HTTP status.
+_BY_CODE: dict[str, type[DiscreetError]] = {
+    cls.code: cls
+    for cls in (
+        errors.PolicyError, errors.SceneUnavailableError, service_errors.Unauthorized, service_errors.NotFound,
+        service_errors.TooManyTasks, service_errors.PayloadTooLarge,
+    )
+}
+
+
+def _error_class(code: str, http_status: int | None) -> type[DiscreetError]:
+    if code in errors.IMAGE_ERROR_CODES:
+        return errors.ImageError
+    if code.startswith("url_"):  # url_refused, url_fetch_failed, url_timeout, url_too_large
+        return service_errors.FetchError
+    if code in _BY_CODE:
+        return _BY_CODE[code]
+    if http_status == errors.ValidationError.http_status:
+        return errors.ValidationError
+    return ServiceError
 
 
 def _exception(code: str, message: str, http_status: int | None, request_id: str | None) -> DiscreetError:
-    """The DiscreetError subclass for a server error: by its code first, then by its HTTP status.
+    """The DiscreetError subclass for a server error, carrying the server's code and request id.
 
-    ``rate_limited`` stays a :class:`ServiceError` (code ``rate_limited``): the service's class needs
-    the Retry-After value, which the caller reads from the answer when it wants to wait.
+    ``rate_limited`` is a :class:`ServiceError` whose ``retry_after`` holds the Retry-After seconds.
     """
-    image_codes = set(errors.IMAGE_ERROR_CODES)
-    by_code = [c for c in _ERROR_CLASSES if c.code == code or (c is errors.ImageError and code in image_codes)]
-    by_status = [c for c in _ERROR_CLASSES if http_status is not None and c.http_status == http_status]
-    cls = (by_code or by_status or [ServiceError])[0]
-    exc = cls(message, code=code)
+    exc = _error_class(code, http_status)(message, code=code)
     exc.request_id = request_id  # type: ignore[attr-defined]
     if http_status is not None:
         exc.http_status = http_status
@@ -124,7 +133,10 @@ def _raise_for_error(response: httpx.Response) -> None:
         info = ErrorInfo.model_validate(response.json()["error"])
     except (ValueError, KeyError, TypeError):
         info = ErrorInfo(code="http_error", message=f"HTTP {response.status_code}: {response.text[:200]}")
-    raise info.to_exception(response.status_code)
+    exc = info.to_exception(response.status_code)
+    if response.headers.get("retry-after", "").isdigit():
+        exc.retry_after = int(response.headers["retry-after"])  # type: ignore[attr-defined]
+    raise exc
 
 
 def _image_result(item: Mapping[str, Any]) -> ImageResult:
@@ -174,14 +186,12 @@ def _scan_request(
     return {"data": {"request": json.dumps(body)}, "files": files}
 
 
-def _anonymize_request(
-    image: ImageSource, method: str, redact: Iterable[str]
-) -> dict[str, Any]:
-    params = {"method": method, "redact": ",".join(redact)}
+def _anonymize_request(image: ImageSource, method: str, redact: Iterable[str]) -> dict[str, Any]:
+    """A local image goes as the multipart part ``image``; a URL as JSON, fetched by the server."""
     if _is_url(image):
-        return {"data": {**params, "url": str(image)}}
+        return {"json": {"url": str(image), "method": method, "redact": list(redact)}}
     name = "image" if isinstance(image, bytes) else Path(image).name
-    return {"data": params, "files": {"image": (name, _read(image))}}
+    return {"data": {"method": method, "redact": ",".join(redact)}, "files": {"image": (name, _read(image))}}
 
 
 class _Protocol:
@@ -219,7 +229,7 @@ class Client(_Protocol):
         super().__init__(base_url, api_key, timeout)
         self._http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout, transport=transport)
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -316,7 +326,7 @@ class AsyncClient(_Protocol):
             base_url=self.base_url, headers=self.headers, timeout=timeout, transport=transport
         )
 
-    async def __aenter__(self) -> AsyncClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
