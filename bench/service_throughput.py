@@ -5,7 +5,7 @@
 Starts ``discreet serve`` on a free loopback port with a temporary store, then sends ``POST /v1/scan``
 requests (one task each, the image as base64 JSON, faces scene) from 1, 4 and 16 client threads,
 and prints requests a second and p50/p99 latency for each, next to images a second of a plain
-``discreet.scan`` loop over the same images in this process. The server runs
+``discreet.scan`` loop over the same images in this process (measured before and after, and averaged). The server runs
 ``--scan-concurrency`` scans at once (default 1, so both sides have the same CPU budget and the
 ratio is the service's overhead). Every request is checked to carry a result. CPU is shared with
 whatever else runs on the machine: run it twice and read the figures side by side.
@@ -99,7 +99,7 @@ def main() -> None:
     if not images:
         raise SystemExit(f"no images in {args.data / 'dlib-faces'}")
 
-    direct_rate = direct(images, args.requests)
+    direct_before = direct(images, args.requests)
     port = free_port()
     with tempfile.TemporaryDirectory() as data_dir:
         server = start_server(port, data_dir, args.scan_concurrency)
@@ -108,9 +108,12 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=60)
+    direct_after = direct(images, args.requests)  # measured on both sides, as the machine's load drifts
+    direct_rate = (direct_before + direct_after) / 2
     print(f"{len(images)} images from dlib-faces, faces scene, {args.requests} requests a level, "
           f"server scan concurrency {args.scan_concurrency}, {os.cpu_count()} CPUs (shared)")
-    print(f"direct discreet.scan, one process, one loop: {direct_rate:.2f} img/s\n")
+    print(f"direct discreet.scan, one process, one loop: {direct_rate:.2f} img/s "
+          f"(mean of {direct_before:.2f} before and {direct_after:.2f} after the service runs)\n")
     print("| client concurrency | req/s | % of direct | p50 ms | p99 ms |")
     print("|---:|---:|---:|---:|---:|")
     for concurrency, rate, p50, p99 in rows:
