@@ -3,6 +3,7 @@ against a real `discreet serve` subprocess. Skips only when /usr/bin/chromium is
 
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
 
@@ -134,6 +135,13 @@ def test_queued_task_reaches_succeeded_and_its_result_is_drawn(page, server, dat
     faces = view.json()["result"]["faces"]
     assert faces and page.locator("svg.overlay rect.face").count() == len(faces)
 
+    page.reload()  # the tab remembers its tasks (ids only) and fetches their state again
+    row.locator(".status").get_by_text("succeeded").wait_for()
+    row.get_by_role("button", name="Delete").click()
+    row.wait_for(state="detached")
+    gone = httpx.get(f"{server.url}/v1/tasks/{task['task_id']}", headers={"Authorization": f"Bearer {server.key}"})
+    assert gone.status_code == 404
+
 
 def test_errors_are_shown_with_their_code(page, server, data_dir):
     page.fill("#api-key", "dsk_0_not-a-key")
@@ -166,3 +174,36 @@ def test_face_attributes_are_offered_and_listed(page, data_dir):
     assert faces and all(set(face["attributes"]) >= {"smile", "head_pose"} for face in faces)
     assert page.locator(".findings-faces li.attribute-smile").count() == len(faces)
     assert page.locator(".findings-faces li.attribute-head_pose").count() == len(faces)
+
+
+def _drop(page, image: Path, mime_type: str) -> None:
+    """Drop a file on the drop zone the way a browser does: a drop event carrying a DataTransfer."""
+    transfer = page.evaluate_handle(
+        """([name, encoded, type]) => {
+            const bytes = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type }));
+            return transfer;
+        }""",
+        [image.name, base64.b64encode(image.read_bytes()).decode(), mime_type],
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+
+
+@pytest.mark.skipif(not {"codes", "text"} <= set(ANALYZERS), reason="the codes and text scenes are not built yet")
+def test_dropped_photo_shows_its_code_and_text_lines(page, data_dir):
+    image = data_dir / "qr" / "qrcode-2" / "28.png"  # a photographed code with its URL printed below
+    url = image.with_suffix(".txt").read_text(encoding="utf-8").strip()
+    _drop(page, image, "image/png")
+    assert image.name in page.inner_text("#picked")
+    for scene in ("faces", "codes", "text", "nudity"):
+        page.set_checked(f'input[name="scene"][value="{scene}"]', scene in ("codes", "text"))
+    with page.expect_response(lambda r: r.url.endswith("/v1/scan"), timeout=WAIT_MS) as answer:
+        page.click("#scan")
+    (result,) = answer.value.json()["results"]
+    page.wait_for_selector(".result.drawn")
+    assert result["text"] and result["codes"]
+    assert page.locator("svg.overlay polygon.text").count() == len(result["text"])
+    assert page.locator("svg.overlay polygon.code").count() == len(result["codes"])
+    assert page.locator(".findings-text li").count() == len(result["text"])
+    assert url in page.inner_text(".findings-codes")
