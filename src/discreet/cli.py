@@ -235,6 +235,45 @@ def eval_faces(
         )
 
 
+@eval_app.command("attributes")
+def eval_attributes(
+    data: Annotated[Path, typer.Option(help="a GENKI, CelebA, folder (<attribute>/, no_<attribute>/) or VOC scenes pack")],
+    crop: Annotated[str, typer.Option(help="face: each image is one face crop; eye: each image is one eye")] = "face",
+    split: Annotated[str, typer.Option(help="heldout: only images training never saw; all: every image")] = "heldout",
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+    limit: Annotated[Optional[int], typer.Option(help="score only the first N images of the split")] = None,
+) -> None:
+    """Accuracy of each face attribute the pack labels, head-pose MAE in degrees on GENKI."""
+    from discreet.evaluation.attributes import evaluate_attributes
+
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task(f"attributes ({split})", total=None, rate="")
+            report = evaluate_attributes(
+                data, crop, split, limit=limit, on_image=lambda done, total: bar.update(task, completed=done, total=total)
+            )
+    except DiscreetError as error:
+        raise _fail(error) from None
+    if as_json:
+        print(json.dumps(report))
+        return
+    console = Console()
+    console.print(f"{data} ({report['images']} images, split {split}, crop {report['crop']})")
+    for name, value in report.items():
+        if isinstance(value, dict) and "accuracy" in value:
+            console.print(
+                f"  {name}: accuracy {value['accuracy']:.4f}, balanced {value['balanced_accuracy']:.4f} "
+                f"(n={value['n']}, {value['positives']} positive)"
+            )
+        elif isinstance(value, dict):
+            console.print(f"  {name} (left out of accuracy): called mask {value['called_mask']} (n={value['n']})")
+        elif name.startswith("head_pose"):
+            console.print(f"  {name}: {value:.2f} degrees")
+    for name in ("no_face_found", "faces_missed"):
+        if name in report:
+            console.print(f"  {name}: {report[name]}")
+
+
 @eval_app.command("qr")
 def eval_qr(
     data: Annotated[Path, typer.Option(help="a ZXing pack: qrcode-*/ with N.txt payloads, falsepositives*/")],

@@ -50,10 +50,46 @@ class Landmarks(_Strict):
     mouth_right: Point
 
 
+class BinaryAttribute(_Strict):
+    """A yes/no face attribute: ``value`` is ``probability >= 0.5`` (``discreet.analyzers.attributes.THRESHOLD``)."""
+
+    probability: float = Field(ge=0, le=1)
+    value: bool
+
+
+class HeadPose(_Strict):
+    """Head rotation in degrees, 0 when the face looks straight at the camera (GENKI-4K's convention)."""
+
+    yaw: float = Field(description="positive when the face turns towards the image's right side")
+    pitch: float = Field(description="positive when the chin is raised (face tilted up)")
+    roll: float = Field(description="positive when the head leans clockwise in the image (the eye on the image's right is lower)")
+
+
+class FaceQuality(_Strict):
+    sharpness: float = Field(ge=0, le=1, description="1 minus the probability that the face is blurry")
+    brightness: float = Field(ge=0, le=1, description="mean luma of the face crop")
+    face_size: int = Field(ge=0, description="the shorter side of the face box, in pixels")
+    usable: bool = Field(description="sharpness >= 0.5, brightness in [0.15, 0.9] and face_size >= 40")
+
+
+class FaceAttributes(_Strict):
+    """Only the attributes asked for are set. Sunglasses are not told apart from other glasses
+    (``eyeglasses`` covers both; see ``discreet.policy``)."""
+
+    smile: BinaryAttribute | None = Field(default=None, description="a visible mouth shape: lips curved up")
+    eyes_open: BinaryAttribute | None = Field(default=None, description="both eyes visibly open")
+    mouth_open: BinaryAttribute | None = Field(default=None, description="lips apart")
+    eyeglasses: BinaryAttribute | None = Field(default=None, description="glasses of any kind, sunglasses included")
+    mask: BinaryAttribute | None = Field(default=None, description="nose and mouth covered")
+    head_pose: HeadPose | None = None
+    quality: FaceQuality | None = None
+
+
 class Face(_Strict):
     box: Box
     score: float = Field(ge=0, le=1, description="detector confidence")
     landmarks: Landmarks
+    attributes: FaceAttributes | None = Field(default=None, description="set when attributes were asked for")
 
 
 class Code(_Strict):

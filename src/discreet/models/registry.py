@@ -38,6 +38,21 @@ MODELS: dict[str, ModelInfo] = {
             licence="MIT",
         ),
         ModelInfo(
+            name="discreet-face-attributes",
+            task="smile, mouth open, eyeglasses, mask, blur, head pose (artifacts/face-attributes.onnx)",
+            package="discreet",
+            version="1",
+            licence="the project's own; trained on CelebA (non-commercial research use only), GENKI-4K (research use), "
+            "masks (MIT repository, web images) and CC0 scenes: see face-attributes.MODEL_CARD.md",
+        ),
+        ModelInfo(
+            name="discreet-eye-state",
+            task="eye open or closed (artifacts/eye-state.onnx)",
+            package="discreet",
+            version="1",
+            licence="the project's own; trained on an eye-state set with no licence stated: see eye-state.MODEL_CARD.md",
+        ),
+        ModelInfo(
             name="zxing-cpp",
             task="QR codes and barcodes (a decoder, no weights)",
             package="zxing-cpp",

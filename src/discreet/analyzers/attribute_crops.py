@@ -1,0 +1,57 @@
+"""The crops the attribute models see, cut one way at training and at inference.
+
+Training (``discreet.training.attributes``) and the analyzer (``discreet.analyzers.attributes``)
+both call these, so a model never meets a crop framed differently from the ones it learned on.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from discreet.schema import Box, Landmarks
+
+#: side of the square face crop, in pixels
+FACE_SIZE = 64
+#: the crop is a square of this many times the face box's longer side, centred on the box
+FACE_MARGIN = 1.3
+#: side of the square eye crop, in pixels
+EYE_SIZE = 32
+#: an eye crop's side as a fraction of the distance between the two eye landmarks: an eye and some
+#: brow, as in the eyes pack's close-ups; of 0.45 to 0.8 this called most CelebA eyes open
+EYE_SPAN = 0.55
+
+
+def square_crop(pixels: np.ndarray, cx: float, cy: float, side: float, size: int) -> np.ndarray:
+    """The square of ``side`` pixels centred on (cx, cy), resized to ``size``; edges are repeated
+    where the square leaves the image, so a face at the border still gets a full crop."""
+    side = max(side, 2.0)
+    x1, y1 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    x2, y2 = x1 + int(round(side)), y1 + int(round(side))
+    height, width = pixels.shape[:2]
+    pad = (max(0, -y1), max(0, y2 - height), max(0, -x1), max(0, x2 - width))
+    region = pixels[max(0, y1) : min(height, y2), max(0, x1) : min(width, x2)]
+    if region.size == 0:
+        return np.zeros((size, size, 3), np.uint8)
+    if any(pad):
+        region = cv2.copyMakeBorder(region, *pad, cv2.BORDER_REPLICATE)
+    interpolation = cv2.INTER_AREA if region.shape[0] > size else cv2.INTER_LINEAR
+    return cv2.resize(region, (size, size), interpolation=interpolation)
+
+
+def face_crop(pixels: np.ndarray, box: Box) -> np.ndarray:
+    side = max(box.width, box.height) * FACE_MARGIN
+    return square_crop(pixels, (box.x1 + box.x2) / 2, (box.y1 + box.y2) / 2, side, FACE_SIZE)
+
+
+def eye_crops(pixels: np.ndarray, landmarks: Landmarks) -> list[np.ndarray]:
+    """Both eyes, the image's left one first."""
+    left, right = landmarks.left_eye, landmarks.right_eye
+    side = float(np.hypot(right.x - left.x, right.y - left.y)) * EYE_SPAN
+    return [square_crop(pixels, eye.x, eye.y, side, EYE_SIZE) for eye in (left, right)]
+
+
+def whole_image_crop(pixels: np.ndarray, size: int) -> np.ndarray:
+    """An image that is one eye close-up, squared by repeating its edges, resized to ``size``."""
+    height, width = pixels.shape[:2]
+    return square_crop(pixels, width / 2, height / 2, max(width, height), size)

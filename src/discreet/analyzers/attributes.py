@@ -1,0 +1,146 @@
+"""Face attributes from the project's own two small models (``src/discreet/models/artifacts``).
+
+- ``face-attributes.onnx`` reads one 64x64 face crop (``attribute_crops.face_crop``) and gives
+  smile, mouth_open, eyeglasses, blurry and mask logits, and yaw, pitch and roll.
+- ``eye-state.onnx`` reads one 32x32 crop around each eye landmark and gives eye-open logits;
+  ``eyes_open`` is the less open of the two eyes, so it means both eyes are open.
+
+Every yes/no attribute is ``{probability, value}`` with ``value = probability >= THRESHOLD``.
+Quality: ``sharpness`` is 1 minus the face model's blurry probability, ``brightness`` the mean
+luma of the face crop in [0, 1], ``face_size`` the shorter side of the face box in pixels, and
+``usable`` holds when all three are within ``USABLE``. Only the attributes asked for are filled in.
+How they were trained and measured: the model cards beside the ONNX files.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+
+from discreet.analyzers.attribute_crops import eye_crops, face_crop
+from discreet.imaging import DecodedImage
+from discreet.models import Model, new_session
+from discreet.schema import BinaryAttribute, Face, FaceAttributes, FaceQuality, HeadPose
+
+#: a yes/no attribute is true when its probability reaches this
+THRESHOLD = 0.5
+
+#: the face model's outputs, in order (``discreet.training.attributes.FACE_BINARY_HEADS``)
+FACE_OUTPUTS = ("smile", "mouth_open", "eyeglasses", "blurry", "mask")
+POSE_UNIT_DEGREES = 30.0
+
+#: bounds for ``quality.usable``: sharpness at least, brightness between, face size at least (px)
+USABLE = {"sharpness": 0.5, "brightness": (0.15, 0.9), "face_size": 40}
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def artifact(name: str) -> bytes:
+    """An ONNX file shipped inside the package: nothing is downloaded."""
+    return (resources.files("discreet.models") / "artifacts" / name).read_bytes()
+
+
+def to_input(crops: np.ndarray) -> np.ndarray:
+    """uint8 NHWC RGB -> float32 NCHW in [-1, 1], as in training."""
+    return (crops.astype(np.float32).transpose(0, 3, 1, 2) / 127.5) - 1.0
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+class FaceAttributeScores(Model[dict[str, float]]):
+    """Raw probabilities and pose angles of face crops: ``{smile: p, ..., yaw: deg, ...}``."""
+
+    name = "discreet-face-attributes"
+
+    def _load(self) -> None:
+        self._session = new_session(artifact("face-attributes.onnx"), self.threads)
+
+    def _predict_one(self, image: np.ndarray) -> dict[str, float]:
+        return self.scores(image[None])[0]
+
+    def scores(self, crops: np.ndarray) -> list[dict[str, float]]:
+        self.load()
+        logits, pose = self._session.run(None, {"crops": to_input(crops)})
+        probabilities = _sigmoid(logits)
+        angles = pose * POSE_UNIT_DEGREES
+        return [
+            {**dict(zip(FACE_OUTPUTS, map(float, p))), **dict(zip(("yaw", "pitch", "roll"), map(float, a)))}
+            for p, a in zip(probabilities, angles)
+        ]
+
+
+class EyeStateScores(Model[float]):
+    """Probability that an eye crop shows an open eye."""
+
+    name = "discreet-eye-state"
+
+    def _load(self) -> None:
+        self._session = new_session(artifact("eye-state.onnx"), self.threads)
+
+    def _predict_one(self, image: np.ndarray) -> float:
+        return float(self.scores(image[None])[0])
+
+    def scores(self, crops: np.ndarray) -> np.ndarray:
+        self.load()
+        (logits,) = self._session.run(None, {"crops": to_input(crops)})
+        return _sigmoid(logits[:, 0])
+
+
+class AttributeModel:
+    """Adds the requested attributes to faces; the pipeline builds one per process."""
+
+    def __init__(self, threads: int = 1) -> None:
+        self.faces = FaceAttributeScores(threads)
+        self.eyes = EyeStateScores(threads)
+
+    def load(self) -> None:
+        self.faces.load()
+        self.eyes.load()
+
+    def annotate(self, image: DecodedImage, faces: list[Face], names: list[str]) -> list[Face]:
+        if not faces or not names:
+            return faces
+        crops = np.stack([face_crop(image.pixels, face.box) for face in faces])
+        scores = self.faces.scores(crops)
+        eyes = self._eyes_open(image, faces) if "eyes_open" in names else [None] * len(faces)
+        return [
+            face.model_copy(update={"attributes": self._attributes(face, crop, score, eye, names)})
+            for face, crop, score, eye in zip(faces, crops, scores, eyes)
+        ]
+
+    def _eyes_open(self, image: DecodedImage, faces: list[Face]) -> list[float]:
+        crops = np.stack([crop for face in faces for crop in eye_crops(image.pixels, face.landmarks)])
+        both = self.eyes.scores(crops).reshape(len(faces), 2)
+        return [float(p) for p in both.min(axis=1)]
+
+    @staticmethod
+    def _attributes(
+        face: Face, crop: np.ndarray, score: dict[str, float], eyes_open: float | None, names: list[str]
+    ) -> FaceAttributes:
+        values: dict[str, object] = {}
+        for name in ("smile", "mouth_open", "eyeglasses", "mask"):
+            if name in names:
+                values[name] = _binary(score[name])
+        if eyes_open is not None:
+            values["eyes_open"] = _binary(eyes_open)
+        if "head_pose" in names:
+            values["head_pose"] = HeadPose(yaw=score["yaw"], pitch=score["pitch"], roll=score["roll"])
+        if "quality" in names:
+            values["quality"] = quality(crop, face, 1.0 - score["blurry"])
+        return FaceAttributes(**values)
+
+
+def _binary(probability: float) -> BinaryAttribute:
+    probability = min(1.0, max(0.0, probability))
+    return BinaryAttribute(probability=probability, value=probability >= THRESHOLD)
+
+
+def quality(crop: np.ndarray, face: Face, sharpness: float) -> FaceQuality:
+    brightness = float((crop.astype(np.float32) @ _LUMA).mean() / 255.0)
+    face_size = int(round(min(face.box.width, face.box.height)))
+    low, high = USABLE["brightness"]
+    usable = sharpness >= USABLE["sharpness"] and low <= brightness <= high and face_size >= USABLE["face_size"]
+    return FaceQuality(sharpness=sharpness, brightness=brightness, face_size=face_size, usable=usable)

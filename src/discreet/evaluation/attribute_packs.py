@@ -1,0 +1,153 @@
+"""Readers for the labelled face-attribute packs of ../shared/data/DATA.md, and the fixed held-out split.
+
+Layouts recognised (any directory laid out the same way works):
+
+- GENKI-4K: ``labels.txt`` (line N: ``smile yaw pitch roll``, pose in radians) for ``files/fileNNNN.jpg``
+- CelebA: ``labels.csv`` with a ``file`` column and 1/0 attribute columns, images in ``images/``
+- folders: ``<attribute>/`` holds positives and ``no_<attribute>/`` negatives
+- VOC scenes: ``annotations/*.xml`` (mask state per face box), read by ``packs.read_voc``
+
+The held-out split is a hash of each image's path inside its pack, so it is the same on every
+machine and for every copy of a pack, and training (``discreet.training.attributes``) never
+sees an image that ``discreet eval attributes --split heldout`` scores.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from discreet.analyzers.faces import FaceDetector, _to_face
+from discreet.errors import ValidationError
+from discreet.imaging import IMAGE_SUFFIXES
+from discreet.schema import Box, Face, Landmarks, Point
+
+#: one image in five is held out of training, per pack
+HELDOUT_ONE_IN = 5
+
+#: CelebA column -> the name scored here (``blurry`` feeds the quality attribute)
+CELEBA_COLUMNS = {"eyeglasses": "eyeglasses", "smile": "smile", "blurry": "blurry", "mouth_open": "mouth_open"}
+
+#: VOC mask states; the incorrectly worn one is reported apart and never trained on
+MASK_STATES = {"con_mascarilla": 1.0, "sin_mascarilla": 0.0}
+MASK_WORN_INCORRECTLY = "mascarilla_mal_puesta"
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    path: Path
+    key: str  # the path inside the pack: what the split hashes
+    labels: dict[str, float]  # attribute -> 1/0, or head-pose angle in degrees (yaw, pitch, roll)
+
+
+def is_heldout(key: str) -> bool:
+    return zlib.crc32(key.encode()) % HELDOUT_ONE_IN == 0
+
+
+def pack_kind(directory: Path) -> str:
+    if (directory / "labels.txt").is_file() and (directory / "files").is_dir():
+        return "genki"
+    if (directory / "labels.csv").is_file():
+        return "celeba"
+    if (directory / "annotations").is_dir():
+        return "voc"
+    if any(p.is_dir() and (directory / f"no_{p.name}").is_dir() for p in directory.iterdir()):
+        return "folders"
+    raise ValidationError(
+        f"{directory} is not an attribute pack (genki labels.txt, celeba labels.csv, VOC annotations/, "
+        "or <attribute>/ with no_<attribute>/)",
+        code="unknown_pack",
+    )
+
+
+def read_labelled(directory: str | Path) -> list[LabelledImage]:
+    """The images of a GENKI, CelebA or folder pack with their labels."""
+    root = Path(directory)
+    kind = pack_kind(root)
+    if kind == "genki":
+        return _read_genki(root)
+    if kind == "celeba":
+        return _read_celeba(root)
+    if kind == "folders":
+        return _read_folders(root)
+    raise ValidationError(f"{root} is a VOC pack: read it with discreet.evaluation.packs.read_voc", code="unknown_pack")
+
+
+def _read_genki(root: Path) -> list[LabelledImage]:
+    items = []
+    for number, line in enumerate((root / "labels.txt").read_text().split("\n"), start=1):
+        if not line.strip():
+            continue
+        smile, yaw, pitch, roll = (float(v) for v in line.split())
+        key = f"files/file{number:04d}.jpg"
+        angles = {name: math.degrees(v) for name, v in zip(("yaw", "pitch", "roll"), (yaw, pitch, roll))}
+        items.append(LabelledImage(root / key, key, {"smile": smile, **angles}))
+    return items
+
+
+def _read_celeba(root: Path) -> list[LabelledImage]:
+    with (root / "labels.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    items = []
+    for row in rows:
+        key = f"images/{row['file']}"
+        labels = {name: float(row[column]) for column, name in CELEBA_COLUMNS.items() if column in row}
+        items.append(LabelledImage(root / key, key, labels))
+    return items
+
+
+def _read_folders(root: Path) -> list[LabelledImage]:
+    items = []
+    for positive in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("no_")):
+        negative = root / f"no_{positive.name}"
+        if not negative.is_dir():
+            continue
+        for folder, value in ((positive, 1.0), (negative, 0.0)):
+            for path in sorted(folder.iterdir()):
+                if path.suffix.lower() in IMAGE_SUFFIXES:
+                    key = str(path.relative_to(root))
+                    items.append(LabelledImage(path, key, {positive.name: value}))
+    return items
+
+
+#: where the five landmarks of a frontal face sit in its box (fractions of width and height),
+#: used for an image that is one face crop but where the detector finds none
+_FRONTAL_LANDMARKS = ((0.33, 0.38), (0.67, 0.38), (0.5, 0.55), (0.37, 0.75), (0.63, 0.75))
+
+
+def find_face_in_crop(detector: FaceDetector, pixels: np.ndarray) -> Face | None:
+    """The face of an image that is one face crop, framed as the detector frames faces in a photo.
+
+    Pack crops are cut tight, and a detector misses faces that touch the border, so the image is
+    padded by a quarter of its size on each side first. The most confident face wins. ``None``
+    when the detector finds no face (see ``whole_image_face``).
+    """
+    height, width = pixels.shape[:2]
+    pad_y, pad_x = height // 4, width // 4
+    padded = cv2.copyMakeBorder(pixels, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_REPLICATE)
+    rows = detector.detect_array(padded)
+    if len(rows) == 0:
+        return None
+    best = rows[int(np.argmax(rows[:, 4]))].copy()
+    best[[0, 2, 5, 7, 9, 11, 13]] -= pad_x
+    best[[1, 3, 6, 8, 10, 12, 14]] -= pad_y
+    return _to_face(best)
+
+
+def whole_image_face(pixels: np.ndarray) -> Face:
+    """The whole image as the face box, with frontal landmarks: the fallback for a face crop."""
+    height, width = pixels.shape[:2]
+    points = [Point(x=fx * width, y=fy * height) for fx, fy in _FRONTAL_LANDMARKS]
+    return Face(
+        box=Box(x1=0, y1=0, x2=width, y2=height),
+        score=0.0,
+        landmarks=Landmarks(
+            left_eye=points[0], right_eye=points[1], nose=points[2], mouth_left=points[3], mouth_right=points[4]
+        ),
+    )

@@ -1,0 +1,165 @@
+"""``discreet eval attributes``: accuracy of each face attribute a pack labels, through the product's path.
+
+- ``--crop face``: each image is one face crop. The detector frames it as in a photo
+  (``find_face_in_crop``); where it finds no face, the whole image is taken as the face box with
+  frontal landmarks, and the image is still scored (``no_face_found`` counts them).
+- ``--crop eye``: each image is one eye close-up, scored by the eye-state model alone.
+- VOC scenes: the detector runs on the photo, each detected face is matched (IoU >= 0.5) to an
+  annotated one, and mask accuracy is over matched ``con_mascarilla`` / ``sin_mascarilla`` faces;
+  ``mascarilla_mal_puesta`` faces are reported apart (how often they were called masked), and
+  annotated faces the detector missed are counted in ``faces_missed``.
+
+``split``: ``heldout`` scores only the images training never saw (``attribute_packs.is_heldout``);
+``all`` includes training images, so its figures are optimistic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from discreet.analyzers.attribute_crops import EYE_SIZE, whole_image_crop
+from discreet.analyzers.attributes import THRESHOLD, AttributeModel
+from discreet.analyzers.faces import FaceDetector
+from discreet.errors import ValidationError
+from discreet.evaluation.attribute_packs import (
+    MASK_STATES,
+    MASK_WORN_INCORRECTLY,
+    find_face_in_crop,
+    is_heldout,
+    pack_kind,
+    read_labelled,
+    whole_image_face,
+)
+from discreet.evaluation.metrics import iou
+from discreet.evaluation.packs import read_voc
+from discreet.imaging import decode
+from discreet.schema import Face
+
+SPLITS = ("all", "heldout")
+#: a pack label -> the attribute asked for to score it (``blurry`` is read from quality)
+ASKED_FOR = {"smile": "smile", "mouth_open": "mouth_open", "eyeglasses": "eyeglasses", "mask": "mask",
+             "eyes_open": "eyes_open", "blurry": "quality", "yaw": "head_pose"}
+POSE_ANGLES = ("yaw", "pitch", "roll")
+
+Progress = Callable[[int, int], None]
+
+
+def _in_split(key: str, split: str) -> bool:
+    if split not in SPLITS:
+        raise ValidationError(f"unknown split '{split}'; choose {' or '.join(SPLITS)}", code="unknown_split")
+    return split == "all" or is_heldout(key)
+
+
+def _predicted(face: Face, label: str) -> float:
+    """The probability the model gives for a pack label."""
+    attributes = face.attributes
+    if label == "blurry":
+        return 1.0 - attributes.quality.sharpness
+    return getattr(attributes, label).probability
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.pairs: dict[str, list[tuple[bool, bool]]] = {}
+        self.angle_errors: dict[str, list[float]] = {}
+
+    def add(self, label: str, truth: float, probability: float) -> None:
+        self.pairs.setdefault(label, []).append((truth > 0.5, probability >= THRESHOLD))
+
+    def report(self) -> dict:
+        out: dict = {}
+        for label, pairs in self.pairs.items():
+            truth, guess = (np.array(v) for v in zip(*pairs))
+            recalls = [float(np.mean(guess[truth == side] == side)) for side in (True, False) if (truth == side).any()]
+            out[label] = {
+                "accuracy": round(float(np.mean(truth == guess)), 4),
+                "n": len(pairs),
+                "positives": int(truth.sum()),
+                "balanced_accuracy": round(float(np.mean(recalls)), 4),
+            }
+        for angle, errors in self.angle_errors.items():
+            out[f"head_pose_{angle}_mae"] = round(float(np.mean(errors)), 2)
+        return out
+
+
+def evaluate_attributes(
+    data: str | Path,
+    crop: str = "face",
+    split: str = "heldout",
+    *,
+    limit: int | None = None,
+    threads: int = 1,
+    on_image: Progress | None = None,
+) -> dict:
+    root = Path(data)
+    if crop not in ("face", "eye"):
+        raise ValidationError(f"unknown crop '{crop}'; choose face or eye", code="unknown_crop")
+    model = AttributeModel(threads=threads)
+    if pack_kind(root) == "voc":
+        return _evaluate_scenes(root, split, limit, model, FaceDetector("default", threads=threads), on_image)
+    items = [item for item in read_labelled(root) if _in_split(item.key, split)][:limit]
+    if not items:
+        raise ValidationError(f"no images of {root} in the '{split}' split", code="empty_pack")
+    tally = _Tally()
+    detector = FaceDetector("default", threads=threads) if crop == "face" else None
+    no_face = 0
+    for done, item in enumerate(items, start=1):
+        pixels = decode(item.path).pixels
+        if detector is None:
+            probability = float(model.eyes.scores(whole_image_crop(pixels, EYE_SIZE)[None])[0])
+            for label, truth in item.labels.items():
+                if label == "eyes_open":
+                    tally.add(label, truth, probability)
+        else:
+            found = find_face_in_crop(detector, pixels)
+            no_face += found is None
+            face = found or whole_image_face(pixels)
+            names = sorted({ASKED_FOR[label] for label in item.labels if label in ASKED_FOR})
+            (face,) = model.annotate(decode(pixels), [face], names)
+            for label, truth in item.labels.items():
+                if label in POSE_ANGLES:
+                    tally.angle_errors.setdefault(label, []).append(abs(getattr(face.attributes.head_pose, label) - truth))
+                elif label in ASKED_FOR:
+                    tally.add(label, truth, _predicted(face, label))
+        if on_image:
+            on_image(done, len(items))
+    report = {**tally.report(), "images": len(items), "split": split, "crop": crop}
+    if detector is not None:
+        report["no_face_found"] = no_face
+    return report
+
+
+def _evaluate_scenes(
+    root: Path, split: str, limit: int | None, model: AttributeModel, detector: FaceDetector, on_image: Progress | None
+) -> dict:
+    images = [image for image in read_voc(root) if _in_split(str(image.path.relative_to(root)), split)][:limit]
+    tally = _Tally()
+    incorrectly_worn: list[bool] = []
+    missed = 0
+    for done, image in enumerate(images, start=1):
+        decoded = decode(image.path)
+        faces = model.annotate(decoded, detector.analyze(decoded), ["mask"])
+        taken: set[int] = set()
+        for truth in image.boxes:
+            overlaps = [0.0 if i in taken else iou(truth.box, f.box) for i, f in enumerate(faces)]
+            if not overlaps or max(overlaps) < 0.5:
+                missed += 1
+                continue
+            best = int(np.argmax(overlaps))
+            taken.add(best)
+            probability = faces[best].attributes.mask.probability
+            if truth.label == MASK_WORN_INCORRECTLY:
+                incorrectly_worn.append(probability >= THRESHOLD)
+            elif truth.label in MASK_STATES:
+                tally.add("mask", MASK_STATES[truth.label], probability)
+        if on_image:
+            on_image(done, len(images))
+    report = tally.report()
+    report[MASK_WORN_INCORRECTLY] = {
+        "called_mask": round(float(np.mean(incorrectly_worn)), 4) if incorrectly_worn else None,
+        "n": len(incorrectly_worn),
+    }
+    return {**report, "faces_missed": missed, "images": len(images), "split": split, "crop": "face"}

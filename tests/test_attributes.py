@@ -1,0 +1,183 @@
+"""Face attributes: the project's own models on real held-out crops of ../shared/data, the schema, the CLI.
+
+Each attribute is checked on a small sample of held-out images (never trained on) and must be right
+on a clear majority, not on every single image.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from discreet.analyzers.attribute_crops import EYE_SIZE, whole_image_crop
+from discreet.analyzers.attributes import AttributeModel
+from discreet.analyzers.faces import FaceDetector
+from discreet.cli import app
+from discreet.errors import PolicyError, ValidationError
+from discreet.evaluation.attribute_packs import find_face_in_crop, is_heldout, read_labelled, whole_image_face
+from discreet.imaging import decode
+from discreet.pipeline import Scanner
+from discreet.policy import SUPPORTED_ATTRIBUTES, check_attributes
+from discreet.schema import Face, FaceAttributes
+
+SAMPLE = 16  # images per class
+
+
+@pytest.fixture(scope="module")
+def model() -> AttributeModel:
+    return AttributeModel(threads=1)
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return FaceDetector("default", threads=1)
+
+
+def _heldout(data: Path, pack: str, label: str, value: float, count: int = SAMPLE):
+    items = [i for i in read_labelled(data / pack) if is_heldout(i.key) and i.labels.get(label) == value]
+    assert len(items) >= count, f"{pack} has too few held-out images with {label}={value}"
+    return items[:count]
+
+
+def _annotated(model: AttributeModel, detector: FaceDetector, path: Path, names: list[str]) -> Face:
+    pixels = decode(path).pixels
+    face = find_face_in_crop(detector, pixels) or whole_image_face(pixels)
+    return model.annotate(decode(pixels), [face], names)[0]
+
+
+def _share_right(model, detector, data, pack, attribute, label=None) -> float:
+    label = label or attribute
+    right = []
+    for value in (1.0, 0.0):
+        for item in _heldout(data, pack, label, value):
+            predicted = getattr(_annotated(model, detector, item.path, [attribute]).attributes, attribute).value
+            right.append(predicted == bool(value))
+    return float(np.mean(right))
+
+
+def test_artifacts_ship_inside_the_package_and_stay_small(model):
+    folder = resources.files("discreet.models") / "artifacts"
+    onnx = [f for f in folder.iterdir() if f.name.endswith(".onnx")]
+    assert {f.name for f in onnx} == {"face-attributes.onnx", "eye-state.onnx"}
+    assert sum(len(f.read_bytes()) for f in onnx) < 20_000_000
+    for f in onnx:
+        assert (folder / f.name.replace(".onnx", ".MODEL_CARD.md")).is_file()
+    model.load()  # from package bytes: nothing is fetched
+
+
+@pytest.mark.parametrize(
+    ("pack", "attribute", "least"),
+    [
+        ("genki4k", "smile", 0.8),
+        ("celeba", "smile", 0.8),
+        ("celeba", "eyeglasses", 0.85),
+        ("celeba", "mouth_open", 0.8),
+        ("masks", "mask", 0.9),
+    ],
+)
+def test_attribute_is_right_on_most_heldout_faces(model, detector, data_dir, pack, attribute, least):
+    assert _share_right(model, detector, data_dir, pack, attribute) >= least
+
+
+def test_eye_state_on_heldout_eye_closeups(model, data_dir):
+    right = []
+    for value in (1.0, 0.0):
+        for item in _heldout(data_dir, "eyes", "eyes_open", value):
+            crop = whole_image_crop(decode(item.path).pixels, EYE_SIZE)
+            right.append((model.eyes.scores(crop[None])[0] >= 0.5) == bool(value))
+    assert np.mean(right) >= 0.85
+
+
+def test_eyes_open_on_faces_whose_eyes_are_open(model, detector, data_dir):
+    # CelebA has no eye label, but nearly every portrait in it has open eyes.
+    items = [i for i in read_labelled(data_dir / "celeba") if is_heldout(i.key)][:SAMPLE]
+    opened = [_annotated(model, detector, i.path, ["eyes_open"]).attributes.eyes_open.value for i in items]
+    assert np.mean(opened) >= 0.75
+
+
+def test_head_pose_follows_genki_labels(model, detector, data_dir):
+    items = [i for i in read_labelled(data_dir / "genki4k") if is_heldout(i.key) and abs(i.labels["yaw"]) > 15]
+    errors, signs = [], []
+    for item in items[:SAMPLE]:
+        pose = _annotated(model, detector, item.path, ["head_pose"]).attributes.head_pose
+        errors.append(abs(pose.yaw - item.labels["yaw"]))
+        signs.append(np.sign(pose.yaw) == np.sign(item.labels["yaw"]))
+    assert np.mean(signs) >= 0.8
+    assert np.median(errors) < 12
+
+
+def test_head_pose_yaw_changes_sign_in_a_mirror(model, detector, data_dir):
+    items = [i for i in read_labelled(data_dir / "genki4k") if is_heldout(i.key) and abs(i.labels["yaw"]) > 15]
+    flipped = []
+    for item in items[:8]:
+        yaws = []
+        for pixels in (decode(item.path).pixels, np.ascontiguousarray(decode(item.path).pixels[:, ::-1])):
+            face = find_face_in_crop(detector, pixels) or whole_image_face(pixels)
+            yaws.append(model.annotate(decode(pixels), [face], ["head_pose"])[0].attributes.head_pose.yaw)
+        flipped.append(np.sign(yaws[0]) == -np.sign(yaws[1]))
+    assert np.mean(flipped) >= 0.75
+
+
+def test_quality_drops_on_a_blurred_or_darkened_face(model, detector, data_dir):
+    sharper, brighter = [], []
+    for item in _heldout(data_dir, "celeba", "blurry", 0.0, 8):
+        pixels = decode(item.path).pixels
+        face = find_face_in_crop(detector, pixels) or whole_image_face(pixels)
+        as_is = model.annotate(decode(pixels), [face], ["quality"])[0].attributes.quality
+        blurred = model.annotate(decode(cv2.GaussianBlur(pixels, (0, 0), 4)), [face], ["quality"])[0].attributes.quality
+        dark = model.annotate(decode((pixels * 0.3).astype(np.uint8)), [face], ["quality"])[0].attributes.quality
+        sharper.append(as_is.sharpness > blurred.sharpness)
+        brighter.append(as_is.brightness > dark.brightness)
+        assert as_is.face_size == round(min(face.box.width, face.box.height))
+    assert np.mean(sharper) >= 0.75 and all(brighter)
+
+
+def test_only_the_requested_attributes_are_filled(data_dir):
+    image = sorted((data_dir / "scenes" / "images").glob("*.jpg"))[0]
+    result = Scanner(["faces"], ["smile", "quality"], threads=1).scan(image)
+    assert result.faces
+    for face in result.faces:
+        filled = {name for name, value in face.attributes if value is not None}
+        assert filled == {"smile", "quality"}
+    plain = Scanner(["faces"], threads=1).scan(image)
+    assert all(face.attributes is None for face in plain.faces)
+
+
+def test_schema_offers_nothing_beyond_the_supported_attributes():
+    assert set(FaceAttributes.model_fields) == set(SUPPORTED_ATTRIBUTES)
+    with pytest.raises(ValueError):
+        FaceAttributes(beard={"probability": 0.5, "value": True})
+
+
+def test_sunglasses_are_not_offered_apart_from_eyeglasses():
+    with pytest.raises(ValidationError) as caught:
+        check_attributes(["sunglasses"])
+    assert caught.value.code == "attribute_not_supported"
+    assert "eyeglasses" in caught.value.message
+    with pytest.raises(PolicyError):
+        check_attributes(["sunglasses", "age"])  # a refusal is never masked by another error
+
+
+def test_eval_attributes_cli_on_small_subsets(data_dir):
+    runner = CliRunner()
+    genki = runner.invoke(app, ["eval", "attributes", "--data", str(data_dir / "genki4k"), "--limit", "12", "--json"])
+    assert genki.exit_code == 0, genki.output
+    report = json.loads(genki.stdout.strip().splitlines()[-1])
+    assert report["smile"]["n"] == 12 and 0 <= report["smile"]["accuracy"] <= 1
+    assert report["head_pose_yaw_mae"] >= 0 and report["split"] == "heldout"
+
+    eyes = runner.invoke(
+        app, ["eval", "attributes", "--data", str(data_dir / "eyes"), "--crop", "eye", "--limit", "12", "--json"]
+    )
+    assert eyes.exit_code == 0, eyes.output
+    assert json.loads(eyes.stdout.strip().splitlines()[-1])["eyes_open"]["n"] == 12
+
+    scenes = runner.invoke(app, ["eval", "attributes", "--data", str(data_dir / "scenes"), "--limit", "4"])
+    assert scenes.exit_code == 0, scenes.output
+    assert "mask: accuracy" in scenes.stdout
