@@ -133,3 +133,24 @@ def test_canceling_a_running_task_drops_its_result(tmp_path):
     with store.session() as session:
         assert session.get(TaskInput, task.id) is None
     store.close()
+
+
+def test_an_unexpected_failure_ends_only_its_own_task(tmp_path, data_dir, monkeypatch):
+    from discreet.service import work
+
+    real_scan = work.scan
+
+    def breaks_on_boom(image, scenes, attributes):
+        if image == b"boom":
+            raise RuntimeError("an analyzer bug")
+        return real_scan(image, scenes, attributes)
+
+    monkeypatch.setattr(work, "scan", breaks_on_boom)
+    tasks = [{"data_id": "boom", "image_base64": b64(b"boom")}, {"data_id": "ok", "image_base64": b64(face_image(data_dir))}]
+    with client(tmp_path) as api:
+        sync = api.post("/v1/scan", json={"tasks": tasks}).json()["results"]
+        assert sync[0]["error"]["code"] == "internal_error" and "faces" in sync[1]
+        queued = api.post("/v1/scan/async", json={"tasks": tasks}).json()["tasks"]
+        views = [wait_for_task(api, t["task_id"]) for t in queued]
+        assert [v["status"] for v in views] == ["failed", "succeeded"]
+        assert views[0]["error"]["code"] == "internal_error"

@@ -35,7 +35,7 @@ from discreet.service.models import (
 )
 from discreet.service.store import ApiKey, Task
 from discreet.service.store.db import FAILED, SUCCEEDED, NewTask
-from discreet.service.work import scan_image
+from discreet.service.work import scan_image, task_error
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 Caller = Annotated[ApiKey, Depends(caller)]
@@ -125,9 +125,9 @@ async def scan(request: Request, key: Caller) -> JSONResponse:
             )
             TASKS.labels("sync", SUCCEEDED).inc()
             return {"data_id": task.data_id, **result}
-        except DiscreetError as exc:
+        except Exception as exc:  # noqa: BLE001 - one task's failure stays in its slot
             TASKS.labels("sync", FAILED).inc()
-            return {"data_id": task.data_id, "error": exc.to_dict()}
+            return {"data_id": task.data_id, "error": task_error(exc)}
 
     results = await asyncio.gather(*(one(task) for task in parsed.tasks))
     return JSONResponse({"results": results})
