@@ -207,3 +207,18 @@ def test_dropped_photo_shows_its_code_and_text_lines(page, data_dir):
     assert page.locator("svg.overlay polygon.code").count() == len(result["codes"])
     assert page.locator(".findings-text li").count() == len(result["text"])
     assert url in page.inner_text(".findings-codes")
+
+
+def test_a_photo_stored_sideways_is_drawn_upright(page, data_dir, tmp_path):
+    """Stored rotated with an EXIF orientation: the server's pixels and the browser's picture are
+    both upright, so the boxes still land on the faces."""
+    upright = Image.open(data_dir / FACE_PHOTO)
+    sideways = tmp_path / "sideways.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+    upright.transpose(Image.Transpose.ROTATE_90).save(sideways, exif=exif, quality=95)
+    result = _scan(page, sideways, ["faces"])
+    assert (result["width"], result["height"]) == upright.size
+    shown = page.locator(".result .picture").evaluate("img => img.decode().then(() => [img.naturalWidth, img.naturalHeight])")
+    assert tuple(shown) == upright.size
+    assert page.locator("svg.overlay rect.face").count() == len(result["faces"]) > 0

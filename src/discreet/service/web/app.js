@@ -55,9 +55,10 @@ function checked(name) {
   return [...document.querySelectorAll(`input[name="${name}"]:checked`)].map((input) => input.value);
 }
 
+// "request" is the form field that carries the JSON, so no file part may take that name
 function uniqueId(name) {
   let id = name;
-  for (let n = 2; state.files.has(id); n += 1) id = `${name} (${n})`;
+  for (let n = 2; state.files.has(id) || id === "request"; n += 1) id = `${name} (${n})`;
   return id;
 }
 
@@ -246,9 +247,16 @@ function renderResult(item, title) {
   return card;
 }
 
-function showResults(items, heading) {
+// Object URLs hold their image in memory until revoked: let go of those of the cards replaced.
+function clearResults() {
   const results = $("#results");
-  results.replaceChildren(...items.map((item) => renderResult(item, heading && `${heading}: ${item.data_id}`)));
+  for (const node of results.querySelectorAll('img.picture[src^="blob:"]')) URL.revokeObjectURL(node.src);
+  results.replaceChildren();
+  return results;
+}
+
+function showResults(items, heading) {
+  clearResults().replaceChildren(...items.map((item) => renderResult(item, heading && `${heading}: ${item.data_id}`)));
 }
 
 // ---------- actions ----------
@@ -308,7 +316,7 @@ function showAnonymized(dataId, link) {
   card.querySelector(".findings").replaceChildren(link);
   card.querySelector("details").remove();
   const results = $("#results");
-  if (!results.querySelector(".result")) results.replaceChildren();
+  if (!results.querySelector(".result")) results.replaceChildren(); // drop the "scan an image" hint
   results.prepend(card);
 }
 
