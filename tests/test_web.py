@@ -219,6 +219,7 @@ def test_a_photo_stored_sideways_is_drawn_upright(page, data_dir, tmp_path):
     upright.transpose(Image.Transpose.ROTATE_90).save(sideways, exif=exif, quality=95)
     result = _scan(page, sideways, ["faces"])
     assert (result["width"], result["height"]) == upright.size
-    shown = page.locator(".result .picture").evaluate("img => img.decode().then(() => [img.naturalWidth, img.naturalHeight])")
+    picture = page.locator(".result .picture")
+    shown = picture.evaluate("img => img.decode().then(() => [img.naturalWidth, img.naturalHeight])")
     assert tuple(shown) == upright.size
     assert page.locator("svg.overlay rect.face").count() == len(result["faces"]) > 0
