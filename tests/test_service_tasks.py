@@ -50,6 +50,8 @@ def test_idempotency_key_returns_the_same_tasks(tmp_path, data_dir):
         assert [t["task_id"] for t in again.json()["tasks"]] == ids
         assert not set(ids) & {t["task_id"] for t in other.json()["tasks"]}
         assert sum(api.app.state.store.count_by_status().values()) == 4
+        reused = api.post("/v1/scan/async", json=_body(image, 3), headers={"Idempotency-Key": "order-42"})
+        assert reused.status_code == 400 and reused.json()["error"]["code"] == "idempotency_key_reused"
 
 
 def test_results_expire_and_are_erased(tmp_path, data_dir):

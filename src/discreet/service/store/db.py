@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import secrets
 import uuid
 from collections.abc import Iterator, Sequence
@@ -19,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from discreet.errors import ValidationError
 from discreet.service.store.models import LOCAL_KEY_ID, LOCAL_TENANT, ApiKey, Task, TaskInput
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -123,15 +126,19 @@ class Store:
         callback_url: str | None = None,
         idempotency_key: str | None = None,
     ) -> tuple[list[Task], bool]:
-        """Queue the tasks; returns them and whether they are new (False: an idempotent replay)."""
+        """Queue the tasks; returns them and whether they are new (False: an idempotent replay).
+
+        A replay must repeat the same request: the same key with other content is refused.
+        """
+        request_hash = _fingerprint(scenes, attributes, tasks, callback_url)
         if idempotency_key:
             earlier = self.tasks_of_submission(key.tenant, idempotency_key)
             if earlier:
-                return earlier, False
+                return _same_request(earlier, request_hash), False
         now = utcnow()
         rows = [
             Task(id=str(uuid.uuid4()), tenant=key.tenant, key_id=key.id, data_id=spec.data_id,
-                 idempotency_key=idempotency_key, position=position, scenes=list(scenes),
+                 idempotency_key=idempotency_key, request_hash=request_hash, position=position, scenes=list(scenes),
                  attributes=list(attributes), status=QUEUED, cancel_requested=False, created_at=now,
                  callback_url=callback_url, callback_attempts=0)
             for position, spec in enumerate(tasks)
@@ -143,7 +150,7 @@ class Store:
                 session.add_all(TaskInput(task_id=row.id, image=spec.image, url=spec.url) for row, spec in zip(rows, tasks))
         except IntegrityError:
             if idempotency_key:  # a concurrent retry with the same key won the race
-                return self.tasks_of_submission(key.tenant, idempotency_key), False
+                return _same_request(self.tasks_of_submission(key.tenant, idempotency_key), request_hash), False
             raise
         return rows, True
 
@@ -255,6 +262,25 @@ class Store:
                     callback_attempts=Task.callback_attempts + 1,
                 )
             )
+
+
+def _fingerprint(scenes: Sequence[str], attributes: Sequence[str], tasks: Sequence[NewTask],
+                 callback_url: str | None) -> str:
+    described = {
+        "scenes": list(scenes), "attributes": list(attributes), "callback_url": callback_url,
+        "tasks": [[t.data_id, t.url, hashlib.sha256(t.image).hexdigest() if t.image is not None else None]
+                  for t in tasks],
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+
+
+def _same_request(earlier: list[Task], request_hash: str) -> list[Task]:
+    if earlier and earlier[0].request_hash != request_hash:
+        raise ValidationError(
+            "this Idempotency-Key was used for a different request; use a new key for new content",
+            code="idempotency_key_reused",
+        )
+    return earlier
 
 
 def _engine(url: str) -> Engine:

@@ -39,6 +39,9 @@ class Task(Base):
     key_id: Mapped[str] = mapped_column(String(32))
     data_id: Mapped[str] = mapped_column(String(500))
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    request_hash: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, doc="sha256 of the request, to refuse an Idempotency-Key reused for another"
+    )
     position: Mapped[int] = mapped_column(Integer, default=0, doc="index of the task in its request")
     scenes: Mapped[list[str]] = mapped_column(JSON)
     attributes: Mapped[list[str]] = mapped_column(JSON)
