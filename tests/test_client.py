@@ -96,6 +96,8 @@ def test_async_scan_waits_lists_and_deletes(client, photo, expected):
     assert client.delete_task(tasks[0].task_id) == "erased"
     with pytest.raises(NotFound):
         client.get_task(tasks[0].task_id)
+    with pytest.raises(NotFound):  # an erased task never "finishes": waiting on it is an error
+        client.wait([tasks[0].task_id, tasks[1].task_id])
 
 
 def test_anonymize_returns_the_covered_image(client, photo):

@@ -39,7 +39,7 @@ FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
 
 
 class ServiceError(DiscreetError):
-    """An error answer whose code has no more specific class here (auth, rate limit, unknown task...)."""
+    """An error answer whose code has no more specific class here (rate_limited, internal_error, ...)."""
 
 
 class SignatureError(DiscreetError):
@@ -214,6 +214,14 @@ class _Protocol:
     def _ids_param(task_ids: Iterable[str]) -> dict[str, str]:
         return {"ids": ",".join(task_ids)}
 
+    @staticmethod
+    def _all_finished(task_ids: Sequence[str], tasks: list[Task]) -> bool:
+        """True when every task has finished; a task the server no longer knows is an error, not a finish."""
+        missing = set(task_ids) - {t.task_id for t in tasks}
+        if missing:
+            raise service_errors.NotFound(f"no task {', '.join(sorted(missing))} (deleted, expired or unknown)")
+        return all(t.finished for t in tasks)
+
 
 class Client(_Protocol):
     """Synchronous client. Use as a context manager, or call :meth:`close`."""
@@ -285,7 +293,7 @@ class Client(_Protocol):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             tasks = self.list_tasks(task_ids)
-            if all(t.finished for t in tasks):
+            if self._all_finished(task_ids, tasks):
                 return tasks
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"tasks not finished after {timeout} s: {[t.task_id for t in tasks if not t.finished]}")
@@ -381,7 +389,7 @@ class AsyncClient(_Protocol):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             tasks = await self.list_tasks(task_ids)
-            if all(t.finished for t in tasks):
+            if self._all_finished(task_ids, tasks):
                 return tasks
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"tasks not finished after {timeout} s: {[t.task_id for t in tasks if not t.finished]}")
