@@ -35,6 +35,13 @@ def _bundled_model_paths() -> dict[str, str]:
     return {key: str(path) for key, path in paths.items()}
 
 
+#: RapidOCR's default enlarges every image until its short side is 736 px, which makes a 400 px
+#: street photo a 1300 px one. Capping the long side at 960 px instead (PaddleOCR's own mobile
+#: default) was 7x faster on 30 photos of the qr and scenes packs and found more complete lines
+#: (36 against 26); measured with ``discreet eval text``.
+_DETECTION_SIZE = {"Det.limit_type": "max", "Det.limit_side_len": 960}
+
+
 class TextReader:
     """The ``text`` scene: one ``TextLine`` per line found, with its box, polygon and confidence."""
 
@@ -55,6 +62,7 @@ class TextReader:
                 self._engine = RapidOCR(
                     params={
                         **_bundled_model_paths(),
+                        **_DETECTION_SIZE,
                         "Global.log_level": "error",
                         "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
                         "EngineConfig.onnxruntime.inter_op_num_threads": 1,
