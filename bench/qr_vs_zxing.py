@@ -79,9 +79,15 @@ def main() -> None:
     rows = []
     for condition, alteration in conditions.items():
         for name, reader in READERS.items():
-            row = {"condition": condition, "reader": name, **evaluate_qr(args.data, reader, alteration=alteration)}
+            row = {
+                "condition": condition,
+                "reader": name,
+                **evaluate_qr(args.data, reader, alteration=alteration),
+            }
             if args.negatives and alteration is None:
-                row["extra_false_positive_images"], row["extra_negatives"] = _false_positives(args.negatives, reader)
+                row["extra_false_positive_images"], row["extra_negatives"] = _false_positives(
+                    args.negatives, reader
+                )
             rows.append(row)
             if args.json:
                 print(json.dumps(row), flush=True)

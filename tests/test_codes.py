@@ -103,6 +103,7 @@ def test_corners_are_in_the_order_of_the_code_itself(photo):
     top_left, top_right, bottom_right, bottom_left = discreet.scan(turned, scenes=["codes"]).codes[0].corners
     # the code's top edge now runs upwards on the left of the picture
     assert top_right.y < top_left.y and abs(top_right.x - top_left.x) < 3
+    assert bottom_right.x > top_right.x and abs(bottom_right.y - top_right.y) < 3
     assert bottom_left.x > top_left.x
 
 
@@ -137,3 +138,12 @@ def test_cli_eval_qr_prints_the_figures_as_json(data_dir):
     assert run.exit_code == 0, run.output
     report = json.loads(run.stdout)
     assert set(report) >= {"decode_rate", "codes", "false_positive_images", "negatives", "ms_median"}
+
+
+@pytest.mark.parametrize("fmt", [zxingcpp.EAN13, zxingcpp.Code128, zxingcpp.DataMatrix], ids=lambda f: f.name)
+def test_an_anonymized_written_code_can_no_longer_be_read(photo, fmt):
+    image, _ = _paste_code(photo, fmt, WRITTEN[fmt], at=(120, 200))
+    result = anonymize(image, "pixelate", redact=["codes"])
+    assert result.regions == 1
+    covered = decode(result.data).pixels
+    assert CodeReader().read(covered) == []

@@ -48,8 +48,15 @@ def test_every_raw_class_maps_to_the_neutral_category_of_its_body_part(nudity, p
     raw_labels = getattr(package.nudenet, "__labels")
     assert len(raw_labels) == len(nudity.CLASS_CATEGORIES)
     allowed = set(typing.get_args(NudityCategory))
-    parts = {"BREAST": "breast", "GENITALIA": "genitalia", "BUTTOCKS": "buttocks", "ANUS": "anus",
-             "BELLY": "belly", "ARMPITS": "armpit", "FEET": "feet"}
+    parts = {
+        "BREAST": "breast",
+        "GENITALIA": "genitalia",
+        "BUTTOCKS": "buttocks",
+        "ANUS": "anus",
+        "BELLY": "belly",
+        "ARMPITS": "armpit",
+        "FEET": "feet",
+    }
     for raw, category in zip(raw_labels, nudity.CLASS_CATEGORIES):
         if raw.startswith("FACE") or raw == "ANUS_COVERED":
             assert category is None, raw
@@ -80,7 +87,9 @@ def test_decoding_matches_the_packages_own_detector_on_real_photos(data_dir, nud
             assert region.category == category
             assert region.score == pytest.approx(score, abs=0.02)
             assert region.box.x1 == pytest.approx(x, abs=2) and region.box.y1 == pytest.approx(y, abs=2)
-            assert region.box.width == pytest.approx(w, abs=3) and region.box.height == pytest.approx(h, abs=3)
+            assert region.box.width == pytest.approx(w, abs=3) and region.box.height == pytest.approx(
+                h, abs=3
+            )
             compared += 1
     assert compared >= 5
 

@@ -115,7 +115,9 @@ class NudityDetector(Model[Nudity]):
         self.load()
         height, width = image.shape[:2]
         side = max(height, width)
-        padded = cv2.copyMakeBorder(image[:, :, ::-1], 0, side - height, 0, side - width, cv2.BORDER_CONSTANT, value=0)
+        padded = cv2.copyMakeBorder(
+            image[:, :, ::-1], 0, side - height, 0, side - width, cv2.BORDER_CONSTANT, value=0
+        )
         resized = cv2.resize(padded, (_INPUT_SIDE, _INPUT_SIDE), interpolation=cv2.INTER_LINEAR)
         blob = (resized.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
         (output,) = self._session.run(None, {self._input: np.ascontiguousarray(blob)})
@@ -140,7 +142,10 @@ def decode_output(
     corners[:, [0, 2]] = corners[:, [0, 2]].clip(0, width)
     corners[:, [1, 3]] = corners[:, [1, 3]].clip(0, height)
     kept = cv2.dnn.NMSBoxes(
-        np.hstack([corners[:, :2], corners[:, 2:] - corners[:, :2]]).tolist(), scores.tolist(), min_score, nms_iou
+        np.hstack([corners[:, :2], corners[:, 2:] - corners[:, :2]]).tolist(),
+        scores.tolist(),
+        min_score,
+        nms_iou,
     )
     regions = []
     for i in np.asarray(kept, dtype=int).ravel():
@@ -149,6 +154,8 @@ def decode_output(
         if category is None or x2 <= x1 or y2 <= y1:
             continue
         regions.append(
-            NudityRegion(category=category, score=min(1.0, float(scores[i])), box=Box(x1=x1, y1=y1, x2=x2, y2=y2))
+            NudityRegion(
+                category=category, score=min(1.0, float(scores[i])), box=Box(x1=x1, y1=y1, x2=x2, y2=y2)
+            )
         )
     return sorted(regions, key=lambda r: -r.score)

@@ -38,8 +38,18 @@ def evaluate_nudity_false_positives(
         times.append((time.perf_counter() - start) * 1000)
         suggestions[result.suggestion] += 1
         if result.suggestion != "pass":
-            flagged.append({"path": str(path), "suggestion": result.suggestion, "score": round(result.score, 3)})
-            flagged_by.update({r.category for r in result.regions if r.score >= detector.rules.review_score})
+            flagged.append(
+                {"path": str(path), "suggestion": result.suggestion, "score": round(result.score, 3)}
+            )
+            rules = detector.rules
+            sensitive = rules.block_categories | rules.review_categories
+            flagged_by.update(
+                {
+                    r.category
+                    for r in result.regions
+                    if r.category in sensitive and r.score >= rules.review_score
+                }
+            )
         if on_image:
             on_image(done, len(images))
     return {
