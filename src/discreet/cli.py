@@ -111,7 +111,7 @@ def anonymize(
     target: Annotated[Path, typer.Argument(help="the output file, or folder when SOURCE is a folder")],
     method: Annotated[str, typer.Option(help="blur, pixelate or solid")] = "blur",
     redact: Annotated[str, typer.Option(help="comma-separated scenes to cover")] = "faces",
-    scale: Annotated[float, typer.Option(help="enlarge each covered region by this factor")] = 1.3,
+    scale: Annotated[float, typer.Option(help="enlarge each covered region by this factor")] = 1.6,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads per model")] = None,
 ) -> None:
     """Cover faces (and codes or text) in images; the output has no metadata."""
