@@ -3,18 +3,19 @@ recognition ONNX models, all inside the ``rapidocr`` wheel.
 
 RapidOCR finds its bundled models by itself and downloads nothing when they are present (checked
 with the network cut off); the models are named here explicitly anyway, so that a change of its
-defaults fails loudly instead of reaching for the network. Building the engine takes seconds, so
+defaults fails loudly instead of reaching for the network. Building the engine takes up to a couple
+of seconds on a cold start, so
 it is built once per process (the pipeline keeps one ``TextReader``).
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from discreet.imaging import DecodedImage
+from discreet.models import Model
 from discreet.schema import Box, Point, TextLine
 
 _BUNDLED_MODELS = {
@@ -42,39 +43,37 @@ def _bundled_model_paths() -> dict[str, str]:
 _DETECTION_SIZE = {"Det.limit_type": "max", "Det.limit_side_len": 960}
 
 
-class TextReader:
+class TextReader(Model[list[TextLine]]):
     """The ``text`` scene: one ``TextLine`` per line found, with its box, polygon and confidence."""
 
     name = "rapidocr-pp-ocrv6-small"
 
     def __init__(self, threads: int = 1) -> None:
-        from rapidocr import RapidOCR  # noqa: F401  (fail at construction when the package is missing)
+        import rapidocr  # noqa: F401  (fail at construction, not at the first image, when it is missing)
 
-        self.threads = threads
-        self._engine = None
-        self._lock = threading.Lock()
+        super().__init__(threads)
 
-    def load(self) -> None:
-        with self._lock:
-            if self._engine is None:
-                from rapidocr import RapidOCR
+    def _load(self) -> None:
+        from rapidocr import RapidOCR
 
-                self._engine = RapidOCR(
-                    params={
-                        **_bundled_model_paths(),
-                        **_DETECTION_SIZE,
-                        "Global.log_level": "error",
-                        "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
-                        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-                    }
-                )
+        self._engine = RapidOCR(
+            params={
+                **_bundled_model_paths(),
+                **_DETECTION_SIZE,
+                "Global.log_level": "error",
+                "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            }
+        )
 
     def analyze(self, image: DecodedImage) -> list[TextLine]:
         return self.read(image.pixels)
 
     def read(self, pixels: np.ndarray) -> list[TextLine]:
-        self.load()
-        output = self._engine(np.ascontiguousarray(pixels[:, :, ::-1]))  # RapidOCR takes BGR arrays
+        return self.predict([pixels])[0]
+
+    def _predict_one(self, image: np.ndarray) -> list[TextLine]:
+        output = self._engine(np.ascontiguousarray(image[:, :, ::-1]))  # RapidOCR takes BGR arrays
         if output.boxes is None:
             return []
         return [
