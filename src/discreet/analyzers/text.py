@@ -4,8 +4,7 @@ recognition ONNX models, all inside the ``rapidocr`` wheel.
 RapidOCR finds its bundled models by itself and downloads nothing when they are present (checked
 with the network cut off); the models are named here explicitly anyway, so that a change of its
 defaults fails loudly instead of reaching for the network. Building the engine takes up to a couple
-of seconds on a cold start, so
-it is built once per process (the pipeline keeps one ``TextReader``).
+of seconds on a cold start, so it is built once per process (the pipeline keeps one ``TextReader``).
 """
 
 from __future__ import annotations
