@@ -145,7 +145,7 @@ function formatValue(value) {
   if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toFixed(2);
   if (typeof value === "boolean") return value ? "yes" : "no";
   if (typeof value === "object") {
-    return Object.entries(value).map(([k, v]) => `${k} ${formatValue(v)}`).join(", ");
+    return Object.entries(value).map(([k, v]) => `${k.replaceAll("_", " ")} ${formatValue(v)}`).join(", ");
   }
   return String(value);
 }
@@ -370,6 +370,7 @@ function button(label, onClick) {
 function renderTasks() {
   $("#tasks tbody").replaceChildren(...[...state.tasks.values()].map(taskRow));
   $("#no-tasks").hidden = state.tasks.size > 0;
+  $("#tasks").hidden = state.tasks.size === 0;
 }
 
 async function deleteTask(taskId) {
