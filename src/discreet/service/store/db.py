@@ -16,7 +16,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, delete, event, func, select, text, update
+from sqlalchemy import and_, create_engine, delete, event, func, or_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -149,7 +149,7 @@ class Store:
                 session.flush()
                 session.add_all(TaskInput(task_id=row.id, image=spec.image, url=spec.url) for row, spec in zip(rows, tasks))
         except IntegrityError:
-            if idempotency_key:  # a concurrent retry with the same key won the race
+            if idempotency_key:  # a concurrent retry with the same key committed first
                 return _same_request(self.tasks_of_submission(key.tenant, idempotency_key), request_hash), False
             raise
         return rows, True
@@ -195,8 +195,8 @@ class Store:
             session.delete(task)
             return "erased"
 
-    def claim_next(self) -> tuple[Task, TaskInput] | None:
-        """Atomically move the oldest queued task to running; None when nothing is queued."""
+    def claim_next(self, owner: str, lease: timedelta) -> tuple[Task, TaskInput | None] | None:
+        """Atomically move the oldest queued task to running under ``owner``'s lease; None when nothing is queued."""
         for _ in range(5):  # another worker may claim the same row first: try the next one
             with self.session() as session:
                 task_id = session.scalar(
@@ -204,41 +204,81 @@ class Store:
                 )
                 if task_id is None:
                     return None
-                claimed = session.execute(
-                    update(Task).where(Task.id == task_id, Task.status == QUEUED)
-                    .values(status=RUNNING, started_at=utcnow())
-                ).rowcount
+                claimed = _claim(session, task_id, owner, lease)
                 if claimed:
-                    task = session.get(Task, task_id)
-                    task_input = session.get(TaskInput, task_id)
-                    return task, task_input
+                    return claimed
         return None
+
+    def claim(self, task_id: str, owner: str, lease: timedelta) -> tuple[Task, TaskInput | None] | None:
+        """Take this task to run if it is queued, or running under an expired lease; None otherwise
+        (finished, canceled, erased, or running in a live process: a duplicate delivery)."""
+        with self.session() as session:
+            return _claim(session, task_id, owner, lease)
+
+    def renew_leases(self, owner: str, lease: timedelta) -> int:
+        """The heartbeat: extend the lease of every task ``owner`` runs."""
+        with self.session() as session:
+            return session.execute(
+                update(Task).where(Task.lease_owner == owner, Task.status == RUNNING)
+                .values(lease_until=utcnow() + lease)
+            ).rowcount
+
+    def requeue_expired(self) -> list[str]:
+        """Put back running tasks whose lease expired (their process died or hangs); returns their ids.
+
+        A task running before leases existed has none and counts as expired.
+        """
+        with self.session() as session:
+            return list(session.scalars(
+                update(Task).where(Task.status == RUNNING, or_(Task.lease_until.is_(None), Task.lease_until < utcnow()))
+                .values(status=QUEUED, started_at=None, lease_owner=None, lease_until=None)
+                .returning(Task.id)
+            ))
+
+    def release(self, owner: str) -> int:
+        """Put back the tasks ``owner`` still runs (its shutdown grace is over)."""
+        with self.session() as session:
+            return session.execute(
+                update(Task).where(Task.lease_owner == owner, Task.status == RUNNING)
+                .values(status=QUEUED, started_at=None, lease_owner=None, lease_until=None)
+            ).rowcount
+
+    def queued_ids(self) -> list[str]:
+        with self.session() as session:
+            return list(session.scalars(
+                select(Task.id).where(Task.status == QUEUED).order_by(Task.created_at, Task.position)
+            ))
+
+    def discard(self, task_ids: Sequence[str]) -> None:
+        """Delete tasks that could not be queued, so the client's retry starts clean."""
+        with self.session() as session:
+            session.execute(delete(TaskInput).where(TaskInput.task_id.in_(task_ids)))
+            session.execute(delete(Task).where(Task.id.in_(task_ids)))
 
     def finish(self, task_id: str, *, result: dict[str, Any] | None, error: dict[str, Any] | None,
                ttl: timedelta) -> Task | None:
-        """Record the outcome, delete the image bytes, and arm the callback if one was asked."""
+        """Record the outcome, delete the image bytes, and arm the callback if one was asked.
+
+        Only the first run to finish records anything: a task run twice (its lease expired while it
+        ran, or its message was delivered again) keeps the first outcome and arms one callback.
+        Returns None when the outcome was not recorded.
+        """
         now = utcnow()
         with self.session() as session:
-            session.execute(delete(TaskInput).where(TaskInput.task_id == task_id))
-            task = session.get(Task, task_id, with_for_update=True)
-            if task is None:
+            task = session.get(Task, task_id, with_for_update=True, populate_existing=True)
+            if task is None or task.status not in (QUEUED, RUNNING):
                 return None
+            session.execute(delete(TaskInput).where(TaskInput.task_id == task_id))
             if task.cancel_requested:
                 task.status, result, error = CANCELED, None, None
             else:
                 task.status = FAILED if error else SUCCEEDED
             task.result, task.error = result, error
             task.finished_at, task.expires_at = now, now + ttl
+            task.lease_owner = task.lease_until = None
             if task.callback_url and task.status != CANCELED:
                 task.callback_state, task.callback_next_at = "pending", now
             return task
-
-    def requeue_running(self) -> int:
-        """Put back tasks left running by a process that stopped (crash, or shutdown past its grace)."""
-        with self.session() as session:
-            return session.execute(
-                update(Task).where(Task.status == RUNNING).values(status=QUEUED, started_at=None)
-            ).rowcount
 
     def erase_expired(self) -> int:
         now = utcnow()
@@ -254,6 +294,24 @@ class Store:
                 .order_by(Task.callback_next_at).limit(limit)
             ))
 
+    def claim_callback(self, task_id: str, hold: timedelta) -> bool:
+        """Take the due delivery of this task's callback for ``hold``; False when another process has it
+        (or it was delivered). A process that dies while sending lets it fall due again after ``hold``."""
+        now = utcnow()
+        with self.session() as session:
+            return session.execute(
+                update(Task).where(Task.id == task_id, Task.callback_state == "pending", Task.callback_next_at <= now)
+                .values(callback_next_at=now + hold)
+            ).rowcount == 1
+
+    def finished_since(self, since: datetime, limit: int = 10_000) -> list[tuple[datetime, datetime | None, datetime]]:
+        """(created, started, finished) of tasks that ended after ``since``, newest first."""
+        with self.session() as session:
+            return [tuple(row) for row in session.execute(
+                select(Task.created_at, Task.started_at, Task.finished_at)
+                .where(Task.finished_at >= since).order_by(Task.finished_at.desc()).limit(limit)
+            )]
+
     def record_callback(self, task_id: str, *, state: str, error: str | None, next_at: datetime | None) -> None:
         with self.session() as session:
             session.execute(
@@ -262,6 +320,18 @@ class Store:
                     callback_attempts=Task.callback_attempts + 1,
                 )
             )
+
+
+def _claim(session: Session, task_id: str, owner: str, lease: timedelta) -> tuple[Task, TaskInput | None] | None:
+    now = utcnow()
+    claimed = session.execute(
+        update(Task).where(Task.id == task_id, or_(Task.status == QUEUED,
+                                                    and_(Task.status == RUNNING, Task.lease_until < now)))
+        .values(status=RUNNING, started_at=now, lease_owner=owner, lease_until=now + lease, attempts=Task.attempts + 1)
+    ).rowcount
+    if not claimed:
+        return None
+    return session.get(Task, task_id, populate_existing=True), session.get(TaskInput, task_id)
 
 
 def _fingerprint(scenes: Sequence[str], attributes: Sequence[str], tasks: Sequence[NewTask],
