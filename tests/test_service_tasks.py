@@ -127,7 +127,7 @@ def test_canceling_a_running_task_drops_its_result(tmp_path):
     store.migrate()
     key = store.get_key(LOCAL_KEY_ID)
     (task,), _ = store.submit(key, ["faces"], [], [NewTask("a", image=b"bytes")], callback_url="https://example.org/h")
-    claimed, task_input = store.claim_next()
+    claimed, task_input = store.claim_next("test-worker", timedelta(minutes=1))
     assert claimed.id == task.id and task_input.image == b"bytes"
     assert store.cancel_or_erase(key.tenant, task.id, timedelta(hours=1)) == "running"
     finished = store.finish(task.id, result={"width": 1, "height": 1}, error=None, ttl=timedelta(hours=1))

@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,11 +32,22 @@ from discreet.service.errors import (
     request_id_var,
 )
 from discreet.service.fetch import SafeHttp
-from discreet.service.metrics import LATENCY, QUEUE_DEPTH, REQUESTS
-from discreet.service.queue import InProcessQueue, TaskRunner
+from discreet.service.metrics import (
+    BROKER_DEPTH,
+    LATENCY,
+    LATENCY_WINDOW,
+    QUEUE_DEPTH,
+    REQUESTS,
+    WORKERS,
+    record_latencies,
+)
+from discreet.service.queue import Housekeeper, InProcessQueue, TaskRunner
 from discreet.service.routes import router, task_view
 from discreet.service.store import Store
-from discreet.service.store.db import QUEUED, RUNNING
+from discreet.service.store.db import QUEUED, RUNNING, utcnow
+
+if TYPE_CHECKING:
+    from discreet.service.celery_queue import CeleryQueue
 
 log = logging.getLogger("discreet.service")
 WEB_DIR = Path(__file__).with_name("web")
@@ -118,9 +130,20 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         http = SafeHttp(settings)
         ttl = timedelta(seconds=settings.result_ttl_seconds)
         callbacks = CallbackSender(store, http, first_delay=settings.callback_first_delay_seconds,
-                                   give_up_after=settings.callback_retry_seconds)
-        queue = InProcessQueue(TaskRunner(store, http, ttl), callbacks, task_view, workers=settings.workers,
-                               sweep_interval=settings.sweep_interval_seconds, grace=settings.shutdown_grace_seconds)
+                                   give_up_after=settings.callback_retry_seconds,
+                                   hold=settings.callback_timeout_seconds * 3)
+        lease = timedelta(seconds=settings.lease_seconds)
+        housekeeping = {"callbacks": callbacks, "task_view": task_view, "lease": lease,
+                        "sweep_interval": settings.sweep_interval_seconds}
+        queue: InProcessQueue | CeleryQueue
+        if settings.broker_url:
+            from discreet.service.celery_queue import CeleryQueue
+
+            queue = CeleryQueue(settings, store, housekeeping)
+        else:
+            runner = TaskRunner(store, http, ttl, lease=lease, max_tries=settings.task_max_tries)
+            queue = InProcessQueue(runner, Housekeeper(store, requeue=lambda _ids: queue.enqueue(_ids), **housekeeping),
+                                   workers=settings.workers, grace=settings.shutdown_grace_seconds)
         state = app.state
         state.settings, state.store, state.http, state.queue = settings, store, http, queue
         state.local_mode = not store.has_active_keys()
@@ -132,8 +155,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         else:
             state.models_ready.set()
         queue.start()
-        log.info("store %s, %d worker(s), %s", store.engine.url.render_as_string(hide_password=True),
-                 settings.workers, "local mode (no API key)" if state.local_mode else "API keys required")
+        workers = f"Celery workers on {_hide_password(settings.broker_url)}" if settings.broker_url else (
+            f"{settings.workers} in-process worker(s)")
+        log.info("store %s, %s, %s", store.engine.url.render_as_string(hide_password=True),
+                 workers, "local mode (no API key)" if state.local_mode else "API keys required")
         try:
             yield
         finally:
@@ -170,9 +195,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> PlainTextResponse:
-        counts = await anyio.to_thread.run_sync(request.app.state.store.count_by_status)
-        for status in (QUEUED, RUNNING):
-            QUEUE_DEPTH.labels(status).set(counts.get(status, 0))
+        await anyio.to_thread.run_sync(update_queue_metrics, request.app.state)
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
     if WEB_DIR.is_dir():
@@ -180,6 +203,30 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app
+
+
+def update_queue_metrics(state: Any) -> None:
+    """Queue depth, workers and recent task latencies, read from the store (and the broker) at scrape
+    time, so every API process of a cluster shows the cluster's figures."""
+    counts = state.store.count_by_status()
+    for status in (QUEUED, RUNNING):
+        QUEUE_DEPTH.labels(status).set(counts.get(status, 0))
+    queue = state.queue
+    if state.settings.broker_url:
+        try:
+            BROKER_DEPTH.set(queue.depth())
+            WORKERS.set(queue.live_workers())
+        except Exception as exc:  # noqa: BLE001 - a broker outage must not break the scrape
+            log.warning("broker unreachable for metrics: %s", exc)
+            BROKER_DEPTH.set(float("nan"))
+            WORKERS.set(float("nan"))
+    else:
+        WORKERS.set(state.settings.workers)
+    record_latencies(state.store.finished_since(utcnow() - LATENCY_WINDOW))
+
+
+def _hide_password(url: str | None) -> str:
+    return make_url(url).render_as_string(hide_password=True) if url else ""
 
 
 def _load_models(ready: threading.Event) -> None:

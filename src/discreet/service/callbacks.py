@@ -52,16 +52,29 @@ def next_attempt(first_delay: float, attempts_done: int, finished_at: datetime, 
 
 
 class CallbackSender:
-    def __init__(self, store: Store, http: SafeHttp, *, first_delay: float, give_up_after: float) -> None:
+    def __init__(self, store: Store, http: SafeHttp, *, first_delay: float, give_up_after: float,
+                 hold: float = 60.0) -> None:
         self.store, self.http = store, http
         self.first_delay, self.give_up_after = first_delay, give_up_after
+        self.hold = timedelta(seconds=hold)
 
     def deliver_due(self, task_view: Any) -> int:
-        """Try every due delivery once; returns how many were tried. ``task_view`` renders the payload."""
-        due = self.store.due_callbacks()
-        for task in due:
-            self._deliver(task, task_view(task))
-        return len(due)
+        """Try every due delivery once; returns how many were tried. ``task_view`` renders the payload.
+
+        Several processes deliver (API housekeepers, workers): each delivery is first claimed in the
+        store with a conditional update, so one process sends it.
+        """
+        tried = 0
+        for task in self.store.due_callbacks():
+            tried += self.deliver(task, task_view)
+        return tried
+
+    def deliver(self, task: Task, task_view: Any) -> bool:
+        """Send this task's callback if it is due and no other process has claimed it."""
+        if not self.store.claim_callback(task.id, self.hold):
+            return False
+        self._deliver(task, task_view(task))
+        return True
 
     def _deliver(self, task: Task, view: dict[str, Any]) -> None:
         key = self.store.get_key(task.key_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +36,28 @@ class ServiceSettings(BaseSettings):
     callback_first_delay_seconds: float = Field(1.0, gt=0, description="first retry delay; doubles each time")
     shutdown_grace_seconds: float = Field(20.0, ge=0, description="how long running tasks may finish at shutdown")
     preload_models: bool = Field(True, description="load the face model at start, so /readyz means ready")
+    lease_seconds: float = Field(
+        15.0, gt=0, description="a running task's lease, renewed by its worker's heartbeat; once expired another "
+        "process takes the task over"
+    )
+    task_max_tries: int = Field(3, ge=1, description="runs of a task that kill their worker before it ends failed")
+    # scale-out (issue 6): with a broker, `discreet serve` only stores and enqueues; `discreet worker` runs tasks
+    broker_url: str | None = Field(
+        None, description="redis://host:6379/0 switches queued tasks to Celery workers (`discreet worker`)"
+    )
+    worker_concurrency: int = Field(1, ge=1, description="task processes of one `discreet worker`")
+    task_time_limit_seconds: int = Field(600, ge=1, description="a task running longer is killed (then retried)")
+    visibility_timeout_seconds: int = Field(
+        3600, ge=1, description="an unacknowledged task goes back to the broker queue after this; keep it above "
+        "the task time limit"
+    )
+
+    @model_validator(mode="after")
+    def _visibility_covers_the_longest_task(self) -> ServiceSettings:
+        if self.visibility_timeout_seconds <= self.task_time_limit_seconds:
+            raise ValueError("visibility_timeout_seconds must be longer than task_time_limit_seconds, or a "
+                             "running task would be handed to a second worker")
+        return self
 
     @property
     def allowed_hosts(self) -> frozenset[str]:

@@ -53,6 +53,17 @@ class RateLimited(DiscreetError):
         self.retry_after = retry_after
 
 
+class QueueUnavailable(DiscreetError):
+    """The broker (Redis) cannot take tasks now; nothing was queued, the same request may be sent again."""
+
+    code = "queue_unavailable"
+    http_status = 503
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class FetchError(DiscreetError):
     """A URL could not be fetched, or was refused (codes ``url_refused``, ``url_fetch_failed``, ...)."""
 
@@ -83,6 +94,7 @@ ERROR_RESPONSES: dict[int | str, dict] = {
         429: "rate_limited (with Retry-After)",
         500: "internal_error",
         501: "scene_not_installed",
+        503: "queue_unavailable (with Retry-After; scale-out mode, the broker is down)",
     }.items()
 }
 
@@ -107,7 +119,8 @@ def new_request_id(incoming: str | None) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DiscreetError)
     async def _discreet(_request: Request, exc: DiscreetError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         return error_response(exc.http_status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)

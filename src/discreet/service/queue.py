@@ -1,90 +1,180 @@
-"""Queued tasks, run by in-process worker threads that take them from the store.
+"""Queued tasks: who runs them, how a task is claimed, and the housekeeping around them.
 
-The store is the queue: ``enqueue(task_id)`` only wakes a worker, and a worker claims the oldest
-queued row atomically, so several processes sharing PostgreSQL never run a task twice. A Celery
-back end would implement the same two-method interface (``enqueue``, ``stop``) and call
-``TaskRunner.run_one`` in its worker. One housekeeping thread delivers due callbacks and erases
-expired results.
+The store is the source of truth. A task is claimed by one conditional update that moves it to
+``running`` under the claiming process's lease (``lease_owner``, ``lease_until``); a heartbeat
+renews the leases of the tasks a process runs. A task whose lease expired (its process died or
+hangs) is put back in the queue by the housekeeping of any API process and run again; one that
+was claimed more than ``task_max_tries`` times ends ``failed`` (it kept killing its worker). Only
+the first run to finish records an outcome, so a task run twice still ends once and has one callback.
 
-At start, tasks left ``running`` by a process that died are put back in the queue. At shutdown,
-workers finish the task in hand within the grace time; any still running after it is re-queued.
+Two queues implement ``enqueue`` and ``stop``: ``InProcessQueue`` (worker threads in the API
+process; the embedded default) and ``discreet.service.celery_queue.CeleryQueue`` (Celery workers
+on a Redis broker; scale-out). Both run one ``Housekeeper`` thread in each API process.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
 from discreet.service.callbacks import CallbackSender
 from discreet.service.fetch import SafeHttp
-from discreet.service.store import Store, Task
+from discreet.service.store import Store, Task, TaskInput
 from discreet.service.work import run_task
 
 log = logging.getLogger("discreet.service.queue")
 
 
 class TaskQueue(Protocol):
-    def enqueue(self, task_id: str) -> None: ...
+    def enqueue(self, task_ids: Sequence[str]) -> None: ...
 
     def stop(self) -> None: ...
+
+
+def process_name() -> str:
+    """Who holds a lease: host, pid and a random part (a pid is reused after a restart)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class TaskRunner:
     """Runs one claimed task to its end: fetch or read the bytes, scan, record, delete the bytes."""
 
-    def __init__(self, store: Store, http: SafeHttp, ttl: timedelta) -> None:
+    def __init__(self, store: Store, http: SafeHttp, ttl: timedelta, *, lease: timedelta, max_tries: int) -> None:
         self.store, self.http, self.ttl = store, http, ttl
+        self.lease, self.max_tries = lease, max_tries
+        self.owner = process_name()
 
     def run_one(self) -> bool:
         """Claim and run the oldest queued task; False when there was none."""
-        claimed = self.store.claim_next()
+        claimed = self.store.claim_next(self.owner, self.lease)
         if claimed is None:
             return False
-        task, task_input = claimed
-        result, error = run_task(
-            self.http, task.scenes, task.attributes, mode="async",
-            image=task_input.image if task_input else None, url=task_input.url if task_input else None,
-        )
-        if task_input is None:
-            error = {"code": "input_missing", "message": "the task's input was erased before it ran"}
-        self.store.finish(task.id, result=result, error=error, ttl=self.ttl)
+        self._run(*claimed)
         return True
+
+    def run(self, task_id: str) -> Task | None:
+        """Run this task if it can be claimed; the finished task, or None (a duplicate, or already ended)."""
+        claimed = self.store.claim(task_id, self.owner, self.lease)
+        return None if claimed is None else self._run(*claimed)
+
+    def heartbeat(self) -> None:
+        self.store.renew_leases(self.owner, self.lease)
+
+    def release(self) -> int:
+        return self.store.release(self.owner)
+
+    def _run(self, task: Task, task_input: TaskInput | None) -> Task | None:
+        if task.attempts > self.max_tries:
+            log.error("task %s stopped its worker %d times: failing it", task.id, self.max_tries)
+            result, error = None, {"code": "task_crashed",
+                                   "message": f"the task stopped its worker {self.max_tries} times; not tried again"}
+        elif task_input is None:
+            result, error = None, {"code": "input_missing", "message": "the task's input was erased before it ran"}
+        else:
+            result, error = run_task(self.http, task.scenes, task.attributes, mode="async",
+                                     image=task_input.image, url=task_input.url)
+        return self.store.finish(task.id, result=result, error=error, ttl=self.ttl)
+
+
+class Heartbeat:
+    """A thread renewing the leases of the tasks this process runs, three times per lease."""
+
+    def __init__(self, beat: Callable[[], None], lease: timedelta) -> None:
+        self.beat, self.interval = beat, lease.total_seconds() / 3
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="discreet-heartbeat", daemon=True)
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(5)
+
+    def _loop(self) -> None:
+        while not self._stopping.wait(self.interval):
+            try:
+                self.beat()
+            except Exception:  # a store outage: the next beat tries again
+                log.exception("heartbeat failed")
+
+
+class Housekeeper:
+    """One thread per API process: erases expired results, hands tasks whose lease expired back to
+    the queue (``requeue``), delivers due callbacks, and runs ``extra`` (the broker's own check)."""
+
+    def __init__(self, store: Store, callbacks: CallbackSender, task_view: Callable[[Task], dict[str, Any]], *,
+                 requeue: Callable[[list[str]], None], sweep_interval: float, lease: timedelta,
+                 extra: Callable[[], None] | None = None) -> None:
+        self.store, self.callbacks, self.task_view = store, callbacks, task_view
+        self.requeue, self.extra = requeue, extra
+        self.sweep_interval = sweep_interval
+        self.lease_check_interval = min(5.0, lease.total_seconds() / 3)
+        self.due = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="discreet-housekeeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        self._stopping.set()
+        self.due.set()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        next_sweep = next_lease_check = 0.0
+        while not self._stopping.is_set():
+            try:
+                now = time.monotonic()
+                if now >= next_lease_check:
+                    taken_over = self.store.requeue_expired()
+                    if taken_over:
+                        log.warning("re-queued %d task(s) whose worker stopped renewing its lease", len(taken_over))
+                        self.requeue(taken_over)
+                    next_lease_check = now + self.lease_check_interval
+                if now >= next_sweep:
+                    erased = self.store.erase_expired()
+                    if erased:
+                        log.info("erased %d expired task(s)", erased)
+                    next_sweep = now + self.sweep_interval
+                if self.extra:
+                    self.extra()
+                self.callbacks.deliver_due(self.task_view)
+            except Exception:
+                log.exception("housekeeping failed")
+            self.due.wait(timeout=min(1.0, self.sweep_interval))
+            self.due.clear()
 
 
 class InProcessQueue:
-    def __init__(
-        self,
-        runner: TaskRunner,
-        callbacks: CallbackSender,
-        task_view: Callable[[Task], dict[str, Any]],
-        *,
-        workers: int,
-        sweep_interval: float,
-        grace: float,
-    ) -> None:
-        self.runner, self.callbacks, self.task_view = runner, callbacks, task_view
-        self.sweep_interval, self.grace = sweep_interval, grace
+    """Worker threads inside the API process take the oldest queued task from the store."""
+
+    def __init__(self, runner: TaskRunner, housekeeper: Housekeeper, *, workers: int, grace: float) -> None:
+        self.runner, self.housekeeper, self.grace = runner, housekeeper, grace
         self._wake = threading.Condition()
         self._pending_wakeups = 0
         self._stopping = threading.Event()
-        self._callback_due = threading.Event()
+        self._heartbeat = Heartbeat(runner.heartbeat, runner.lease)
         self._threads = [threading.Thread(target=self._work, name=f"discreet-worker-{n}", daemon=True)
                          for n in range(workers)]
-        self._housekeeper = threading.Thread(target=self._housekeep, name="discreet-housekeeper", daemon=True)
 
     def start(self) -> None:
-        resumed = self.runner.store.requeue_running()
-        if resumed:
-            log.info("re-queued %d task(s) left running by an earlier process", resumed)
-        for thread in [*self._threads, self._housekeeper]:
+        self._heartbeat.start()
+        for thread in self._threads:
             thread.start()
-        self.enqueue("*")  # whatever is queued in the store already
+        self.housekeeper.start()
+        self.enqueue(["*"])  # whatever is queued in the store already
 
-    def enqueue(self, task_id: str) -> None:
+    def enqueue(self, task_ids: Sequence[str]) -> None:
         with self._wake:
             self._pending_wakeups += 1
             self._wake.notify_all()
@@ -93,14 +183,15 @@ class InProcessQueue:
         self._stopping.set()
         with self._wake:
             self._wake.notify_all()
-        self._callback_due.set()
         deadline = time.monotonic() + self.grace
-        for thread in [*self._threads, self._housekeeper]:
+        for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        self.housekeeper.stop(max(0.0, deadline - time.monotonic()))
+        self._heartbeat.stop()
         if any(t.is_alive() for t in self._threads):
             # The worker threads cannot be interrupted mid-scan: their tasks go back to the queue
-            # and the next start runs them (their result, if it comes, is overwritten by the rerun).
-            count = self.runner.store.requeue_running()
+            # and run again (a result that still comes is dropped: the first finish wins).
+            count = self.runner.release()
             log.warning("shutdown grace over: re-queued %d running task(s)", count)
 
     def _work(self) -> None:
@@ -112,25 +203,10 @@ class InProcessQueue:
                 ran = False
                 time.sleep(1.0)
             if ran:
-                self._callback_due.set()
+                self.housekeeper.due.set()
                 continue
             with self._wake:
                 if self._pending_wakeups == 0 and not self._stopping.is_set():
                     # the timeout also picks up tasks queued by another process
                     self._wake.wait(timeout=1.0)
                 self._pending_wakeups = 0
-
-    def _housekeep(self) -> None:
-        next_sweep = 0.0
-        while not self._stopping.is_set():
-            try:
-                if time.monotonic() >= next_sweep:
-                    erased = self.runner.store.erase_expired()
-                    if erased:
-                        log.info("erased %d expired task(s)", erased)
-                    next_sweep = time.monotonic() + self.sweep_interval
-                self.callbacks.deliver_due(self.task_view)
-            except Exception:
-                log.exception("housekeeping failed")
-            self._callback_due.wait(timeout=min(1.0, self.sweep_interval))
-            self._callback_due.clear()

@@ -20,7 +20,7 @@ from discreet.errors import DiscreetError, ImageError, ValidationError
 from discreet.pipeline import check_scenes
 from discreet.policy import check_attributes
 from discreet.service.auth import caller
-from discreet.service.errors import ERROR_RESPONSES, NotFound, TooManyTasks
+from discreet.service.errors import ERROR_RESPONSES, NotFound, QueueUnavailable, TooManyTasks
 from discreet.service.metrics import TASKS
 from discreet.service.models import (
     AsyncScanRequest,
@@ -157,7 +157,12 @@ async def scan_async(request: Request, key: Caller) -> JSONResponse:
                                    callback_url=parsed.callback_url, idempotency_key=idempotency_key)
     )
     if created:
-        state.queue.enqueue(rows[0].id)
+        task_ids = [t.id for t in rows]
+        try:
+            await anyio.to_thread.run_sync(state.queue.enqueue, task_ids)
+        except QueueUnavailable:
+            await anyio.to_thread.run_sync(state.store.discard, task_ids)  # so the client's retry starts clean
+            raise
     body = {"tasks": [{"task_id": t.id, "data_id": t.data_id, "status": t.status} for t in rows]}
     location = f"/v1/tasks?ids={','.join(t.id for t in rows)}" if len(rows) > 1 else f"/v1/tasks/{rows[0].id}"
     return JSONResponse(body, status_code=202, headers={"Location": location})

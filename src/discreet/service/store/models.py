@@ -47,6 +47,13 @@ class Task(Base):
     attributes: Mapped[list[str]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), index=True)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
+    lease_owner: Mapped[str | None] = mapped_column(
+        String(100), nullable=True, index=True, doc="the worker process running the task"
+    )
+    lease_until: Mapped[datetime | None] = mapped_column(
+        DateTime(), nullable=True, doc="renewed by the owner's heartbeat; once past, another process may take over"
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0, doc="times the task was claimed to run")
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(), index=True)
