@@ -223,3 +223,19 @@ def test_a_photo_stored_sideways_is_drawn_upright(page, data_dir, tmp_path):
     shown = picture.evaluate("img => img.decode().then(() => [img.naturalWidth, img.naturalHeight])")
     assert tuple(shown) == upright.size
     assert page.locator("svg.overlay rect.face").count() == len(result["faces"]) > 0
+
+
+def test_nudity_regions_are_drawn_with_the_suggestion(page, data_dir):
+    for scene in ("faces", "codes", "text", "nudity"):
+        page.set_checked(f'input[name="scene"][value="{scene}"]', scene == "nudity")
+    page.set_input_files("#files", str(data_dir / FACE_PHOTO))
+    with page.expect_response(lambda r: r.url.endswith("/v1/scan"), timeout=WAIT_MS) as answer:
+        page.click("#scan")
+    if answer.value.status == 501:
+        pytest.skip("the nudity scene's optional extra is not installed: pip install 'discreet[nudity]'")
+    (result,) = answer.value.json()["results"]
+    page.wait_for_selector(".result.drawn")
+    nudity = result["nudity"]
+    assert page.locator("svg.overlay rect.nudity").count() == len(nudity["regions"])
+    assert page.locator(".findings-nudity li").count() == len(nudity["regions"])
+    assert f"Nudity: {nudity['suggestion']}" in page.inner_text(".findings")
