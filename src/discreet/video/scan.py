@@ -1,0 +1,71 @@
+"""Scan a video at an interval (or every frame): one result per sampled frame, with its timestamp."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from discreet.errors import ValidationError
+from discreet.imaging import DecodedImage
+from discreet.pipeline import Scanner
+from discreet.schema import Code, Face, Nudity, TextLine
+from discreet.video.container import VideoInfo, VideoInput, VideoLimits, decoded_frames, frame_time, open_video, to_rgb
+
+Progress = Callable[[int, int], None]
+
+
+class FrameScan(BaseModel):
+    """What one sampled frame holds; a scene not asked for is absent (None)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: int = Field(description="frame number from 0")
+    time: float = Field(description="seconds from the start")
+    faces: list[Face] | None = None
+    codes: list[Code] | None = None
+    text: list[TextLine] | None = None
+    nudity: Nudity | None = None
+
+
+class VideoScan(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    video: VideoInfo
+    interval: float | None = Field(description="seconds between sampled frames; None: every frame")
+    frames: list[FrameScan]
+
+
+def scan_video(
+    source: VideoInput,
+    scenes: Sequence[str] = ("faces",),
+    attributes: Sequence[str] = (),
+    *,
+    interval: float | None = 1.0,
+    preset: str | None = None,
+    threads: int | None = None,
+    limits: VideoLimits | None = None,
+    on_progress: Progress | None = None,
+) -> VideoScan:
+    """Scan the frame at every ``interval`` seconds (``None``: every frame) for ``scenes``.
+
+    ``on_progress(decoded, total)`` is called after each frame; it may raise to stop the scan.
+    """
+    if interval is not None and interval <= 0:
+        raise ValidationError("interval must be over 0 seconds (or None for every frame)", code="invalid_interval")
+    scanner = Scanner(scenes, attributes, preset=preset, threads=threads)
+    results = []
+    with open_video(source, limits) as (container, stream, info):
+        next_time = 0.0
+        for index, frame in enumerate(decoded_frames(container, stream)):
+            moment = frame_time(frame, index, info.fps)
+            half_frame = 0.5 / info.fps
+            if interval is None or moment + half_frame >= next_time:
+                scanned = scanner.scan(DecodedImage(to_rgb(frame), "video"))
+                fields = scanned.model_dump(exclude={"width", "height"}, exclude_none=True)
+                results.append(FrameScan(index=index, time=round(moment, 4), **fields))
+                if interval is not None:
+                    next_time = (int((moment + half_frame) // interval) + 1) * interval
+            if on_progress is not None:
+                on_progress(index + 1, max(info.frames, index + 1))
+    return VideoScan(video=info, interval=interval, frames=results)
