@@ -107,16 +107,23 @@ def _print_table(rows: list[dict], scenes: list[str]) -> None:
 
 @app.command()
 def anonymize(
-    source: Annotated[Path, typer.Argument(help="an image or a folder of images")],
+    source: Annotated[Path, typer.Argument(help="an image, a folder of images, or a video")],
     target: Annotated[Path, typer.Argument(help="the output file, or folder when SOURCE is a folder")],
     method: Annotated[str, typer.Option(help="blur, pixelate or solid")] = "blur",
-    redact: Annotated[str, typer.Option(help="comma-separated scenes to cover")] = "faces",
+    redact: Annotated[str, typer.Option(help="comma-separated scenes to cover (faces only for a video)")] = "faces",
     scale: Annotated[float, typer.Option(help="enlarge each covered region by this factor")] = 1.6,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads per model")] = None,
+    detect_every: Annotated[int, typer.Option(help="video: run the face detector on every N-th frame")] = 3,
 ) -> None:
-    """Cover faces (and codes or text) in images; the output has no metadata."""
+    """Cover faces (and codes or text) in images, or faces in every frame of a video (audio kept);
+    the output has no metadata."""
     from discreet.anonymize import anonymize as run
     from discreet.evaluation.packs import iter_images
+    from discreet.video import is_video
+
+    if source.is_file() and is_video(source):
+        _anonymize_video(source, target, method, _split(redact), scale, threads, detect_every)
+        return
 
     pairs = (
         [(f, target / f.relative_to(source)) for f in iter_images([source])]
@@ -139,6 +146,28 @@ def anonymize(
             bar.update(task, advance=1, rate=f"{bar.tasks[0].speed or 0:.1f} img/s")
     if failed:
         raise typer.Exit(1)
+
+
+def _anonymize_video(source: Path, target: Path, method: str, redact: list[str], scale: float,
+                     threads: int | None, detect_every: int) -> None:
+    from discreet.video import anonymize_video
+
+    if redact != ["faces"]:
+        raise _fail(DiscreetError("a video is anonymized for faces only; leave --redact at faces",
+                                  code="unsupported_scene"))
+    with progress_bar() as bar:
+        task = bar.add_task("anonymizing video", total=None, rate="")
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, rate=f"{bar.tasks[0].speed or 0:.1f} frames/s")
+
+        try:
+            result = anonymize_video(source, target, method, scale=scale, threads=threads,  # type: ignore[arg-type]
+                                     detect_every=detect_every, on_progress=advance)
+        except DiscreetError as error:
+            raise _fail(error) from None
+    stderr.print(f"{result.frames} frames, {result.covered_frames} with covers, audio "
+                 f"{'kept' if result.video.has_audio else 'none in the input'} -> {target}")
 
 
 @app.command()
