@@ -53,17 +53,27 @@ def progress_bar(console: Console = stderr) -> Progress:
 
 @app.command()
 def scan(
-    paths: Annotated[list[Path], typer.Argument(help="image files or folders (searched recursively)")],
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="image files or folders (searched recursively)")] = None,
     scenes: Annotated[str, typer.Option(help="comma-separated scenes")] = "faces",
     attributes: Annotated[Optional[str], typer.Option(help="comma-separated face attributes")] = None,
     preset: Annotated[Optional[str], typer.Option(help="face detector preset: default or accurate")] = None,
     output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or jsonl")] = OutputFormat.table,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads per model")] = None,
+    remote: Annotated[Optional[str], typer.Option(help="scan through a Discreet service at this URL (queued tasks)")] = None,
+    urls: Annotated[Optional[Path], typer.Option(help="with --remote: a file of image URLs, one a line")] = None,
+    state: Annotated[Path, typer.Option(help="with --remote: done data_ids, so an interrupted run resumes")] = Path(
+        ".discreet-scan-state.jsonl"),
+    api_key: Annotated[Optional[str], typer.Option(envvar="DISCREET_API_KEY", help="with --remote")] = None,
 ) -> None:
     """Scan images; exits 1 when any input could not be read (the others are still scanned)."""
     from discreet.evaluation.packs import iter_images
     from discreet.pipeline import Scanner
 
+    if remote:
+        _scan_remote(remote, api_key, paths or [], urls, state, _split(scenes), _split(attributes), output)
+        return
+    if not paths:
+        raise typer.BadParameter("give image files or folders")
     try:
         scanner = Scanner(_split(scenes), _split(attributes), preset=preset, threads=threads)
         scanner.load()
@@ -90,6 +100,40 @@ def scan(
         _print_table(rows, scanner.scenes)
     if failed:
         stderr.print(f"[yellow]{failed} of {len(files)} input(s) could not be scanned[/yellow]")
+        raise typer.Exit(1)
+
+
+def _scan_remote(remote: str, api_key: str | None, paths: list[Path], urls: Path | None, state: Path,
+                 scenes: list[str], attributes: list[str], output: OutputFormat) -> None:
+    from discreet.client import Client
+    from discreet.evaluation.packs import iter_images
+    from discreet.remote_batch import RemoteBatch
+
+    sources: dict[str, str | Path] = {str(path): path for path in iter_images(paths)} if paths else {}
+    if urls:
+        sources.update((line.strip(), line.strip()) for line in urls.read_text().splitlines() if line.strip())
+    rows: list[dict] = []
+    with Client(remote, api_key=api_key) as client, progress_bar() as bar:
+        task = bar.add_task("scanning remotely", total=len(sources), rate="")
+
+        def done(row: dict) -> None:
+            row = {"path": row.pop("data_id"), **row}
+            rows.append(row)
+            if output is OutputFormat.jsonl:
+                print(json.dumps(row), flush=True)
+            bar.update(task, advance=1, rate=f"{bar.tasks[0].speed or 0:.1f} img/s")
+
+        try:
+            RemoteBatch(client, state, scenes, attributes).run(sources, done)
+        except DiscreetError as error:
+            raise _fail(error) from None
+    if output is OutputFormat.json:
+        print(json.dumps(rows, indent=2))
+    elif output is OutputFormat.table:
+        _print_table(rows, scenes)
+    failed = sum(1 for row in rows if row.get("error"))
+    if failed:
+        stderr.print(f"[yellow]{failed} of {len(rows)} input(s) could not be scanned[/yellow]")
         raise typer.Exit(1)
 
 
@@ -192,6 +236,38 @@ def serve(
     from discreet.service.server import serve as run
 
     run(host, port)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[Optional[int], typer.Option(help="task processes (default DISCREET_WORKER_CONCURRENCY, 1)")] = None,
+) -> None:
+    """Run a Celery worker for a scale-out service (DISCREET_BROKER_URL, DISCREET_DATABASE_URL; see README)."""
+    from discreet.service.celery_queue import run_worker
+    from discreet.service.config import ServiceSettings
+
+    run_worker(ServiceSettings(), concurrency)
+
+
+@app.command()
+def status(
+    url: Annotated[str, typer.Argument(help="any API process of the service")] = "http://127.0.0.1:8000",
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+) -> None:
+    """Queue depth, workers and recent task latencies of a running service (from its /metrics)."""
+    from discreet.service.status import read_status
+
+    try:
+        figures = read_status(url)
+    except DiscreetError as error:
+        raise _fail(error) from None
+    if as_json:
+        print(json.dumps(figures))
+        return
+    table = Table("figure", "value")
+    for name, value in figures.items():
+        table.add_row(name, f"{value:g}" if isinstance(value, float) else str(value))
+    Console().print(table)
 
 
 @keys_app.command("create")
