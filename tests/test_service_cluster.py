@@ -1,0 +1,109 @@
+"""Scale-out on this machine: API processes and Celery workers (`discreet worker`) on a redis-server
+of the test's own (free port) and a PostgreSQL database made for the test. Tasks are real CelebA
+photos; every task must end, once, with one callback, through a killed worker, a broker restart and
+a task that kills its worker."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from service_support import wait_until
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+pytest.importorskip("celery")
+if not shutil.which("redis-server"):
+    pytest.skip("redis-server is not installed", allow_module_level=True)
+
+from cluster import local_cluster, postgres_database  # noqa: E402
+
+from discreet.service.status import read_status  # noqa: E402
+
+CRASHING_WORKER = Path(__file__).with_name("crashing_worker.py")
+DEADLINE = 400  # a hang guard on 2 shared cores, not a speed requirement
+# short leases and timeouts, so a lost worker's tasks are taken over within seconds
+FAST_RECOVERY = {"lease_seconds": 3, "task_time_limit_seconds": 20, "visibility_timeout_seconds": 30}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _postgres_reachable():
+    try:
+        with postgres_database():
+            pass
+    except ConnectionError as exc:
+        pytest.skip(str(exc))
+
+
+def _images(data_dir: Path, count: int, offset: int = 0) -> list[tuple[str, bytes]]:
+    paths = sorted((data_dir / "celeba" / "images").glob("*.jpg"))[offset:offset + count]
+    return [(path.name, path.read_bytes()) for path in paths]
+
+
+def _assert_all_done_once(cluster, ids: list[str], views: list[dict]) -> None:
+    assert [v["status"] for v in views] == ["succeeded"] * len(ids)
+    assert all(v["result"]["width"] == 178 for v in views)
+    assert set(cluster.receiver.deliveries) == set(ids)
+    assert set(cluster.receiver.deliveries.values()) == {1}  # every callback once, none repeated
+    assert cluster.sql("SELECT count(*) FROM tasks WHERE status = 'running'") == [(0,)]
+    assert cluster.sql("SELECT count(*) FROM task_inputs") == [(0,)]  # no image bytes left behind
+
+
+def test_two_apis_two_workers_and_a_worker_killed_mid_run(tmp_path, data_dir):
+    with local_cluster(tmp_path, apis=2, workers=2, **FAST_RECOVERY) as cluster:
+        ids = cluster.submit(_images(data_dir, 200))
+        doomed = cluster.workers[0]
+
+        def doomed_runs_a_task() -> list[str]:
+            if cluster.sql("SELECT count(*) FROM tasks WHERE status = 'succeeded'")[0][0] < 20:
+                return []
+            owners = [f":{pid}:" for pid in doomed.children()]
+            running = cluster.sql("SELECT id, lease_owner FROM tasks WHERE status = 'running'")
+            return [task_id for task_id, owner in running if any(mark in owner for mark in owners)]
+
+        held = wait_until(doomed_runs_a_task, "the first worker to be running a task", DEADLINE)
+        doomed.kill()
+
+        views = cluster.wait(ids, DEADLINE)
+        _assert_all_done_once(cluster, ids, views)
+        rerun = dict(cluster.sql("SELECT id, attempts FROM tasks WHERE id = ANY(%s)", held))
+        assert all(attempts >= 2 for attempts in rerun.values())  # ran again, on the worker left
+
+        figures = read_status(cluster.urls[1])
+        assert figures["tasks queued"] == 0 and figures["tasks ended (last 5 min)"] >= len(ids)
+        assert wait_until(lambda: read_status(cluster.urls[0])["workers"] == 1, "the dead worker to drop out", 30)
+
+
+def test_broker_restart_mid_run(tmp_path, data_dir):
+    with local_cluster(tmp_path, apis=1, workers=1, **FAST_RECOVERY) as cluster:
+        ids = cluster.submit(_images(data_dir, 60))
+        wait_until(lambda: cluster.sql("SELECT count(*) FROM tasks WHERE status = 'succeeded'")[0][0] >= 10,
+                   "some tasks to end", DEADLINE)
+        cluster.redis.stop()  # shutdown nosave: every queued message is lost
+
+        refused = httpx.post(cluster.urls[0] + "/v1/scan/async", timeout=30,
+                             json={"tasks": [{"data_id": "late", "image_base64": "aGVsbG8="}]})
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "queue_unavailable" and int(refused.headers["retry-after"]) > 0
+        assert httpx.get(cluster.urls[0] + "/v1/tasks", params={"ids": ids[0]}, timeout=30).status_code == 200
+        assert cluster.sql("SELECT count(*) FROM tasks WHERE data_id = 'late'") == [(0,)]  # nothing half-queued
+
+        cluster.redis.start()
+        ids += cluster.submit(_images(data_dir, 5, offset=60))
+        _assert_all_done_once(cluster, ids, cluster.wait(ids, DEADLINE))
+
+
+def test_a_task_that_kills_its_worker_ends_failed_and_others_finish(tmp_path, data_dir):
+    with local_cluster(tmp_path, apis=1, workers=1, worker_wrapper=CRASHING_WORKER, task_max_tries=2,
+                       **FAST_RECOVERY) as cluster:
+        images = _images(data_dir, 10)
+        ids = cluster.submit([("poison", b"POISON and then anything"), *images])
+        views = cluster.wait(ids, DEADLINE)
+        poisoned, *others = views
+        assert poisoned["status"] == "failed" and poisoned["error"]["code"] == "task_crashed"
+        assert [v["status"] for v in others] == ["succeeded"] * len(images)
+        assert set(cluster.receiver.deliveries.values()) == {1} and len(cluster.receiver.deliveries) == len(ids)
+        assert cluster.sql("SELECT attempts FROM tasks WHERE data_id = 'poison'") == [(3,)]
+        assert cluster.workers[0].alive()

@@ -1,0 +1,73 @@
+"""Leases: a running task is taken over only when its process stopped renewing the lease; a task run
+twice keeps its first outcome and one callback; a task that keeps killing its worker ends failed."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from service_support import settings
+
+from discreet.service.store import Store
+from discreet.service.store.db import NewTask
+from discreet.service.store.models import LOCAL_KEY_ID
+
+TTL = timedelta(hours=1)
+
+
+def _store(tmp_path) -> Store:
+    store = Store(settings(tmp_path).store_url())
+    store.migrate()
+    return store
+
+
+def test_only_an_expired_lease_is_taken_over(tmp_path):
+    store = _store(tmp_path)
+    key = store.get_key(LOCAL_KEY_ID)
+    (task,), _ = store.submit(key, ["faces"], [], [NewTask("a", image=b"x")], callback_url="https://example.org/h")
+    claimed, _ = store.claim_next("process-a", timedelta(seconds=0.5))
+    assert claimed.id == task.id and claimed.attempts == 1
+
+    assert store.requeue_expired() == []  # process A is alive (its lease holds): nobody takes the task
+    assert store.claim(task.id, "process-b", timedelta(minutes=1)) is None
+    assert store.renew_leases("process-a", timedelta(seconds=0.5)) == 1
+    time.sleep(0.6)  # A stops renewing: the lease runs out
+    assert store.requeue_expired() == [task.id]
+    retaken, task_input = store.claim(task.id, "process-b", timedelta(minutes=1))
+    assert retaken.lease_owner == "process-b" and retaken.attempts == 2 and task_input.image == b"x"
+
+    first = store.finish(task.id, result={"width": 1, "height": 1}, error=None, ttl=TTL)
+    late = store.finish(task.id, result=None, error={"code": "x", "message": "late run"}, ttl=TTL)
+    assert first.status == "succeeded" and late is None  # the first finish wins
+    assert store.get_task(key.tenant, task.id).result == {"width": 1, "height": 1}
+
+    assert store.claim_callback(task.id, timedelta(minutes=1)) is True
+    assert store.claim_callback(task.id, timedelta(minutes=1)) is False  # claimed: no second sender
+    store.close()
+
+
+def test_release_gives_back_only_the_owners_tasks(tmp_path):
+    store = _store(tmp_path)
+    key = store.get_key(LOCAL_KEY_ID)
+    tasks, _ = store.submit(key, ["faces"], [], [NewTask("a", image=b"x"), NewTask("b", image=b"y")])
+    store.claim_next("process-a", timedelta(minutes=1))
+    store.claim_next("process-b", timedelta(minutes=1))
+    assert store.release("process-a") == 1
+    assert store.count_by_status() == {"queued": 1, "running": 1}
+    store.close()
+
+
+def test_a_task_claimed_too_often_ends_failed(tmp_path):
+    from discreet.service.fetch import SafeHttp
+    from discreet.service.queue import TaskRunner
+
+    service_settings = settings(tmp_path)
+    store = _store(tmp_path)
+    key = store.get_key(LOCAL_KEY_ID)
+    (task,), _ = store.submit(key, ["faces"], [], [NewTask("a", image=b"x")])
+    for _ in range(2):  # two runs that died with their worker: claimed, never finished
+        store.claim(task.id, "dead", timedelta(seconds=-1))
+    runner = TaskRunner(store, SafeHttp(service_settings), TTL, lease=timedelta(minutes=1), max_tries=2)
+    ended = runner.run(task.id)
+    assert ended.status == "failed" and ended.error["code"] == "task_crashed"
+    store.close()
