@@ -31,6 +31,7 @@ from discreet.service.errors import (
     new_request_id,
     request_id_var,
 )
+from discreet.service import hardening
 from discreet.service.fetch import SafeHttp
 from discreet.service.metrics import (
     BROKER_DEPTH,
@@ -174,7 +175,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    hardening.install(app, settings)
     app.add_middleware(RequestContext, max_body=settings.max_request_bytes)
+    app.add_middleware(hardening.SecurityHeaders)
     app.include_router(router)
 
     @app.get("/healthz", include_in_schema=False)

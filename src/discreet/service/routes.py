@@ -17,6 +17,7 @@ from starlette.datastructures import UploadFile
 
 from discreet.anonymize import METHODS, anonymize
 from discreet.errors import DiscreetError, ImageError, ValidationError
+from discreet.imaging import SUPPORTED_FORMATS
 from discreet.pipeline import check_scenes
 from discreet.policy import check_attributes
 from discreet.service.auth import caller
@@ -231,7 +232,8 @@ async def callback_secret(key: Caller) -> CallbackSecret:
 @router.post(
     "/anonymize",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}, "description": "the covered image"}},
+    responses={200: {"content": {mime: {} for mime in sorted(set(SUPPORTED_FORMATS.values()))},
+                     "description": "the covered image, in the input's format"}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -282,12 +284,16 @@ async def anonymize_image(request: Request, key: Caller) -> Response:
     else:
         try:
             options = json.loads(await request.body() or b"{}")
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:  # not JSON, or bytes that are not UTF-8/16/32 text at all
             raise ValidationError(f"the body is not JSON: {exc}", code="invalid_request") from exc
         if not isinstance(options, dict):
             raise ValidationError("the body must be a JSON object", code="invalid_request")
-        image, url = _source(TaskIn(data_id="image", image_base64=options.pop("image_base64", None),
-                                    url=options.pop("url", None)), {})
+        try:
+            given = TaskIn(data_id="image", image_base64=options.pop("image_base64", None), url=options.pop("url", None))
+        except PydanticValidationError as exc:  # e.g. a url that is not a string
+            raise ValidationError(f"image_base64 and url must be strings: {exc.errors()[0]['msg']}",
+                                  code="invalid_request") from exc
+        image, url = _source(given, {})
     unknown = set(options) - {"method", "redact", "scale"}
     if unknown:
         raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}", code="invalid_request")

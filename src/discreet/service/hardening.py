@@ -1,0 +1,130 @@
+"""Defences around the routes: security headers, closed CORS, exact 405s, and admission control.
+
+Each is a small pure ASGI middleware so it sees every answer, including the web page's files and
+error answers, and costs nothing per request beyond a header list.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from discreet.service.config import ServiceSettings
+from discreet.service.errors import error_response
+
+#: The page loads only its own script and style; pictures are shown from blob: URLs of dropped files.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+
+
+class SecurityHeaders:
+    """Adds the headers above to every HTTP answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []),
+                                      *((name, value) for name, value in SECURITY_HEADERS if name not in present)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class ExactMethodNotAllowed:
+    """A method an API path does not take gets 405 with ``Allow`` naming every method the path takes.
+
+    Without it, the web page mounted at ``/`` answered such requests (``Allow: GET, HEAD``). The
+    methods come from the OpenAPI document, so ``Allow`` is exactly what the document promises.
+    """
+
+    def __init__(self, app: ASGIApp, openapi: Callable[[], dict[str, Any]]) -> None:
+        self.app, self.openapi = app, openapi
+        self._methods_by_path: list[tuple[re.Pattern[str], list[str]]] | None = None
+
+    def methods_by_path(self) -> list[tuple[re.Pattern[str], list[str]]]:
+        if self._methods_by_path is None:  # built on first use: every route is registered by then
+            self._methods_by_path = [(compile_path(path)[0], sorted(method.upper() for method in operations))
+                                     for path, operations in self.openapi()["paths"].items()]
+        return self._methods_by_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            allowed = sorted({method for pattern, methods in self.methods_by_path()
+                              if pattern.match(scope["path"]) for method in methods})
+            if allowed and scope["method"] not in allowed:
+                response = error_response(405, "method_not_allowed", f"{scope['method']} is not allowed here",
+                                          headers={"Allow": ", ".join(allowed)})
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+class AdmissionControl:
+    """Bounds the requests being served on the heavy routes; the next one gets 503 ``overloaded``.
+
+    A request over the bound is refused at once, before its body is read, so an overloaded server
+    spends nothing on it and its memory stays bounded; admitted requests keep their latency because
+    the queue in front of the scan threads cannot grow without limit. ``Retry-After`` estimates when
+    a slot frees, from the typical time a request has taken so far.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, paths: re.Pattern[str]) -> None:
+        self.app, self.limit, self.paths = app, limit, paths
+        self.in_flight = 0
+        self.typical_seconds = 1.0  # a moving average of how long admitted requests take
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not self.paths.fullmatch(scope["path"]):
+            return await self.app(scope, receive, send)
+        if self.in_flight >= self.limit:
+            retry_after = max(1, math.ceil(self.typical_seconds))
+            response = error_response(503, "overloaded", f"the server is serving {self.limit} requests; "
+                                      f"retry in {retry_after} s", headers={"Retry-After": str(retry_after)})
+            return await response(scope, receive, send)
+        self.in_flight += 1
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+            self.typical_seconds = 0.9 * self.typical_seconds + 0.1 * (time.perf_counter() - started)
+
+
+#: The synchronous routes, whose cost is paid while the caller waits: these are what admission bounds.
+ADMITTED_PATHS = re.compile(r"/v1/(scan|anonymize)")
+
+
+def install(app: FastAPI, settings: ServiceSettings) -> None:
+    """The inner defences, in the order a request meets them: CORS (only when origins are configured),
+    admission control, then exact 405s."""
+    app.add_middleware(ExactMethodNotAllowed, openapi=app.openapi)
+    app.add_middleware(AdmissionControl, limit=settings.max_in_flight_requests, paths=ADMITTED_PATHS)
+    origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+                           expose_headers=["Location", "Retry-After", "X-Request-ID", "X-Discreet-Regions"])
