@@ -74,12 +74,12 @@ class RedisServer:
         wait_until(self._pong, "redis-server to answer", 30)
 
     def stop(self) -> None:
-        subprocess.run(["redis-cli", "-p", str(self.port), "shutdown", "nosave"], capture_output=True, timeout=30)
+        subprocess.run(["redis-cli", "-p", str(self.port), "shutdown", "nosave"], capture_output=True, timeout=30, check=False)
         if self.process:
             self.process.wait(timeout=30)
 
     def _pong(self) -> bool:
-        answer = subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True)
+        answer = subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True, check=False)
         return answer.stdout.strip() == "PONG"
 
 

@@ -18,9 +18,9 @@ pytest.importorskip("celery")
 if not shutil.which("redis-server"):
     pytest.skip("redis-server is not installed", allow_module_level=True)
 
-from cluster import local_cluster, postgres_database  # noqa: E402
+from cluster import local_cluster, postgres_database
 
-from discreet.service.status import read_status  # noqa: E402
+from discreet.service.status import read_status
 
 CRASHING_WORKER = Path(__file__).with_name("crashing_worker.py")
 DEADLINE = 400  # a hang guard on 2 shared cores, not a speed requirement

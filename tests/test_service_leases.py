@@ -49,7 +49,7 @@ def test_only_an_expired_lease_is_taken_over(tmp_path):
 def test_release_gives_back_only_the_owners_tasks(tmp_path):
     store = _store(tmp_path)
     key = store.get_key(LOCAL_KEY_ID)
-    tasks, _ = store.submit(key, ["faces"], [], [NewTask("a", image=b"x"), NewTask("b", image=b"y")])
+    store.submit(key, ["faces"], [], [NewTask("a", image=b"x"), NewTask("b", image=b"y")])
     store.claim_next("process-a", timedelta(minutes=1))
     store.claim_next("process-b", timedelta(minutes=1))
     assert store.release("process-a") == 1

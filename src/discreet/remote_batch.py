@@ -96,7 +96,7 @@ class RemoteBatch:
     def _poll(self, task_ids: list[str]) -> list[Task]:
         finished: list[Task] = []
         for chunk in _chunks(task_ids, 100):
-            finished += [t for t in _patiently(lambda: self.client.list_tasks(chunk)) if t.finished]
+            finished += [t for t in _patiently(lambda ids=chunk: self.client.list_tasks(ids)) if t.finished]
         return finished
 
 

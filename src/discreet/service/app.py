@@ -143,7 +143,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             queue = CeleryQueue(settings, store, housekeeping)
         else:
             runner = TaskRunner(store, http, ttl, lease=lease, max_tries=settings.task_max_tries)
-            queue = InProcessQueue(runner, Housekeeper(store, requeue=lambda _ids: queue.enqueue(_ids), **housekeeping),
+            queue = InProcessQueue(runner, Housekeeper(store, requeue=lambda ids: queue.enqueue(ids), **housekeeping),
                                    workers=settings.workers, grace=settings.shutdown_grace_seconds)
         state = app.state
         state.settings, state.store, state.http, state.queue = settings, store, http, queue

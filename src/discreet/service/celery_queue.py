@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import logging
 import math
-import socket
 import os
+import socket
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -67,7 +67,8 @@ def make_celery(settings: ServiceSettings) -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
     )
-    app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True,
+    # a store outage is retried with backoff; a task's own failure never raises (it is the task's error)
+    app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True,
              autoretry_for=(SQLAlchemyError,), retry_backoff=True, max_retries=8)(_run_task)
     return app
 
@@ -179,7 +180,7 @@ class _WorkerProcess:
 _worker: _WorkerProcess | None = None
 
 
-def _run_task(self: Any, task_id: str) -> None:
+def _run_task(task_id: str) -> None:
     assert _worker is not None, "the worker process was not initialised"
     _worker.run(task_id)
 
