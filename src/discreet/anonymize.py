@@ -23,6 +23,8 @@ from discreet.settings import ImageLimits
 
 Method = Literal["blur", "pixelate", "solid"]
 METHODS: tuple[str, ...] = ("blur", "pixelate", "solid")
+#: Ten times a face's box already covers any image around it; larger only overflows pixel arithmetic.
+MAX_SCALE = 10.0
 
 #: What anonymization asks of the face detector: the accurate preset at a low score threshold,
 #: because a face left uncovered costs far more than a patch of blurred background.
@@ -59,8 +61,8 @@ def anonymize(
     """
     if method not in METHODS:
         raise ValidationError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}", code="unknown_method")
-    if scale < 1.0:
-        raise ValidationError("scale must be at least 1.0", code="invalid_scale")
+    if not 1.0 <= scale <= MAX_SCALE:  # also refuses NaN, which compares false with everything
+        raise ValidationError(f"scale must be between 1.0 and {MAX_SCALE:g}", code="invalid_scale")
     decoded = decode(image, limits)
     scanner = Scanner(redact, preset=preset, face_min_score=min_score, threads=threads, limits=limits)
     result = scanner.scan(decoded)

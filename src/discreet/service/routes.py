@@ -297,6 +297,9 @@ async def anonymize_image(request: Request, key: Caller) -> Response:
     unknown = set(options) - {"method", "redact", "scale"}
     if unknown:
         raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}", code="invalid_request")
+    redact = options.get("redact", ["faces"])
+    if not isinstance(redact, list) or not all(isinstance(scene, str) for scene in redact):
+        raise ValidationError("redact must be a list of scene names", code="invalid_request")
     try:
         scale = float(options.get("scale", 1.3))
     except (TypeError, ValueError) as exc:
@@ -304,7 +307,7 @@ async def anonymize_image(request: Request, key: Caller) -> Response:
     if url is not None:
         image = await anyio.to_thread.run_sync(state.http.fetch_image, url)
     covered = await anyio.to_thread.run_sync(
-        lambda: anonymize(image, options.get("method", "blur"), redact=options.get("redact", ["faces"]), scale=scale),
+        lambda: anonymize(image, options.get("method", "blur"), redact=redact, scale=scale),
         limiter=state.scan_limiter,
     )
     return Response(covered.data, media_type=covered.mime_type, headers={"X-Discreet-Regions": str(covered.regions)})
