@@ -10,7 +10,7 @@ from service_support import settings
 
 from discreet.service.store import Store
 from discreet.service.store.db import NewTask
-from discreet.service.store.models import LOCAL_KEY_ID
+from discreet.service.store.models import LOCAL_KEY_ID, TaskInput
 
 TTL = timedelta(hours=1)
 
@@ -71,3 +71,23 @@ def test_a_task_claimed_too_often_ends_failed(tmp_path):
     ended = runner.run(task.id)
     assert ended.status == "failed" and ended.error["code"] == "task_crashed"
     store.close()
+
+
+def test_queued_images_can_wait_in_a_shared_folder(tmp_path, data_dir):
+    from service_support import b64, client, face_image, wait_for_task
+
+    inbox = tmp_path / "inbox"
+    store = Store(settings(tmp_path).store_url(), input_dir=inbox)
+    store.migrate()
+    (waiting,), _ = store.submit(store.get_key(LOCAL_KEY_ID), ["faces"], [], [NewTask("held", image=b"held bytes")])
+    with store.session() as session:
+        assert session.get(TaskInput, waiting.id).image is None
+    assert (inbox / waiting.id).read_bytes() == b"held bytes"
+    store.close()
+
+    with client(tmp_path, input_dir=inbox) as api:
+        image = b64(face_image(data_dir))
+        task_id = api.post("/v1/scan/async", json={"tasks": [{"data_id": "a", "image_base64": image}]}).json()["tasks"][0]
+        assert wait_for_task(api, task_id["task_id"])["status"] == "succeeded"
+        assert wait_for_task(api, waiting.id)["error"]["code"] == "image_unreadable"  # the bytes came from the file
+    assert list(inbox.iterdir()) == []  # every file deleted when its task ended

@@ -126,7 +126,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = Store(settings.store_url())
+        store = Store(settings.store_url(), input_dir=settings.input_dir)
         await anyio.to_thread.run_sync(store.migrate)
         http = SafeHttp(settings)
         ttl = timedelta(seconds=settings.result_ttl_seconds)

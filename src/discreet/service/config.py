@@ -16,6 +16,10 @@ class ServiceSettings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the store, e.g. postgresql+psycopg://user@host/db; default SQLite"
     )
+    input_dir: Path | None = Field(
+        None, description="a folder every worker reads (NFS, a mounted object store) where queued images wait "
+        "instead of the database; each file is deleted when its task ends"
+    )
     workers: int = Field(1, ge=1, description="in-process threads that run queued tasks")
     scan_concurrency: int = Field(
         default_factory=lambda: os.cpu_count() or 1, ge=1, description="synchronous scans running at once"

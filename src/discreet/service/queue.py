@@ -26,7 +26,8 @@ from typing import Any, Protocol
 
 from discreet.service.callbacks import CallbackSender
 from discreet.service.fetch import SafeHttp
-from discreet.service.store import Store, Task, TaskInput
+from discreet.service.store import Store, Task
+from discreet.service.store.db import TaskSource
 from discreet.service.work import run_task
 
 log = logging.getLogger("discreet.service.queue")
@@ -70,7 +71,7 @@ class TaskRunner:
     def release(self) -> int:
         return self.store.release(self.owner)
 
-    def _run(self, task: Task, task_input: TaskInput | None) -> Task | None:
+    def _run(self, task: Task, task_input: TaskSource | None) -> Task | None:
         if task.attempts > self.max_tries:
             log.error("task %s stopped its worker %d times: failing it", task.id, self.max_tries)
             result, error = None, {"code": "task_crashed",

@@ -35,6 +35,14 @@ def utcnow() -> datetime:
 
 
 @dataclass(frozen=True)
+class TaskSource:
+    """What a claimed task reads: its image bytes (from the database or the input folder) or its URL."""
+
+    image: bytes | None
+    url: str | None
+
+
+@dataclass(frozen=True)
 class NewTask:
     data_id: str
     image: bytes | None = None
@@ -46,8 +54,9 @@ def new_webhook_secret() -> str:
 
 
 class Store:
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str, input_dir: Path | None = None) -> None:
+        """``input_dir``: queued images wait there (a folder every worker reads) instead of in the database."""
+        self.url, self.input_dir = url, input_dir
         self.engine: Engine = _engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -147,12 +156,22 @@ class Store:
             with self.session() as session:
                 session.add_all(rows)
                 session.flush()
-                session.add_all(TaskInput(task_id=row.id, image=spec.image, url=spec.url) for row, spec in zip(rows, tasks))
+                session.add_all(self._input(row.id, spec) for row, spec in zip(rows, tasks))
         except IntegrityError:
             if idempotency_key:  # a concurrent retry with the same key committed first
                 return _same_request(self.tasks_of_submission(key.tenant, idempotency_key), request_hash), False
             raise
         return rows, True
+
+    def _input(self, task_id: str, spec: NewTask) -> TaskInput:
+        if self.input_dir is None or spec.image is None:
+            return TaskInput(task_id=task_id, image=spec.image, url=spec.url)
+        self.input_dir.mkdir(parents=True, exist_ok=True)
+        path = self.input_dir / task_id
+        partial = path.with_suffix(".part")
+        partial.write_bytes(spec.image)
+        partial.replace(path)  # a reader never sees half a file
+        return TaskInput(task_id=task_id, image_path=str(path.resolve()), url=None)
 
     def tasks_of_submission(self, tenant: str, idempotency_key: str) -> list[Task]:
         with self.session() as session:
@@ -186,16 +205,16 @@ class Store:
             if task.status == QUEUED:
                 task.status, task.finished_at = CANCELED, utcnow()
                 task.expires_at = task.finished_at + ttl
-                session.execute(delete(TaskInput).where(TaskInput.task_id == task_id))
+                _delete_inputs(session, TaskInput.task_id == task_id)
                 return CANCELED
             if task.status == RUNNING:
                 task.cancel_requested = True
                 return RUNNING
-            session.execute(delete(TaskInput).where(TaskInput.task_id == task_id))
+            _delete_inputs(session, TaskInput.task_id == task_id)
             session.delete(task)
             return "erased"
 
-    def claim_next(self, owner: str, lease: timedelta) -> tuple[Task, TaskInput | None] | None:
+    def claim_next(self, owner: str, lease: timedelta) -> tuple[Task, TaskSource | None] | None:
         """Atomically move the oldest queued task to running under ``owner``'s lease; None when nothing is queued."""
         for _ in range(5):  # another worker may claim the same row first: try the next one
             with self.session() as session:
@@ -209,7 +228,7 @@ class Store:
                     return claimed
         return None
 
-    def claim(self, task_id: str, owner: str, lease: timedelta) -> tuple[Task, TaskInput | None] | None:
+    def claim(self, task_id: str, owner: str, lease: timedelta) -> tuple[Task, TaskSource | None] | None:
         """Take this task to run if it is queued, or running under an expired lease; None otherwise
         (finished, canceled, erased, or running in a live process: a duplicate delivery)."""
         with self.session() as session:
@@ -252,7 +271,7 @@ class Store:
     def discard(self, task_ids: Sequence[str]) -> None:
         """Delete tasks that could not be queued, so the client's retry starts clean."""
         with self.session() as session:
-            session.execute(delete(TaskInput).where(TaskInput.task_id.in_(task_ids)))
+            _delete_inputs(session, TaskInput.task_id.in_(task_ids))
             session.execute(delete(Task).where(Task.id.in_(task_ids)))
 
     def finish(self, task_id: str, *, result: dict[str, Any] | None, error: dict[str, Any] | None,
@@ -268,7 +287,7 @@ class Store:
             task = session.get(Task, task_id, with_for_update=True, populate_existing=True)
             if task is None or task.status not in (QUEUED, RUNNING):
                 return None
-            session.execute(delete(TaskInput).where(TaskInput.task_id == task_id))
+            _delete_inputs(session, TaskInput.task_id == task_id)
             if task.cancel_requested:
                 task.status, result, error = CANCELED, None, None
             else:
@@ -284,7 +303,7 @@ class Store:
         now = utcnow()
         with self.session() as session:
             expired = select(Task.id).where(Task.expires_at.is_not(None), Task.expires_at < now)
-            session.execute(delete(TaskInput).where(TaskInput.task_id.in_(expired)))
+            _delete_inputs(session, TaskInput.task_id.in_(expired))
             return session.execute(delete(Task).where(Task.id.in_(expired.scalar_subquery()))).rowcount
 
     def due_callbacks(self, limit: int = 20) -> list[Task]:
@@ -322,7 +341,7 @@ class Store:
             )
 
 
-def _claim(session: Session, task_id: str, owner: str, lease: timedelta) -> tuple[Task, TaskInput | None] | None:
+def _claim(session: Session, task_id: str, owner: str, lease: timedelta) -> tuple[Task, TaskSource | None] | None:
     now = utcnow()
     claimed = session.execute(
         update(Task).where(Task.id == task_id, or_(Task.status == QUEUED,
@@ -331,7 +350,24 @@ def _claim(session: Session, task_id: str, owner: str, lease: timedelta) -> tupl
     ).rowcount
     if not claimed:
         return None
-    return session.get(Task, task_id, populate_existing=True), session.get(TaskInput, task_id)
+    task_input = session.get(TaskInput, task_id)
+    if task_input is None:
+        return session.get(Task, task_id, populate_existing=True), None
+    try:
+        image = Path(task_input.image_path).read_bytes() if task_input.image_path else task_input.image
+    except FileNotFoundError:
+        return session.get(Task, task_id, populate_existing=True), None
+    return session.get(Task, task_id, populate_existing=True), TaskSource(image, task_input.url)
+
+
+def _delete_inputs(session: Session, which: Any) -> None:
+    """Delete input rows and the files some of them point to (the files after the rows: a file left
+    by a crash in between is an orphan in the input folder, never a task without its image)."""
+    paths = session.scalars(select(TaskInput.image_path).where(which, TaskInput.image_path.is_not(None))).all()
+    session.execute(delete(TaskInput).where(which))
+    session.flush()
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
 
 
 def _fingerprint(scenes: Sequence[str], attributes: Sequence[str], tasks: Sequence[NewTask],

@@ -74,4 +74,7 @@ class TaskInput(Base):
 
     task_id: Mapped[str] = mapped_column(String(36), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
     image: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    image_path: Mapped[str | None] = mapped_column(
+        Text, nullable=True, doc="where the bytes wait instead, in the shared input folder (deleted with the row)"
+    )
     url: Mapped[str | None] = mapped_column(Text, nullable=True)
