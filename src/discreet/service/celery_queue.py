@@ -35,6 +35,7 @@ from discreet.service.errors import QueueUnavailable
 from discreet.service.fetch import SafeHttp
 from discreet.service.queue import Heartbeat, Housekeeper, TaskRunner, process_name
 from discreet.service.store import Store
+from discreet.service.store.db import utcnow
 
 log = logging.getLogger("discreet.service.celery")
 
@@ -87,6 +88,7 @@ class CeleryQueue:
         self.housekeeper = Housekeeper(store, requeue=self._publish_quietly, extra=self._check_broker,
                                        **housekeeper_args)
         self._broker_reachable = True
+        self.orphan_age = timedelta(seconds=settings.lease_seconds)
 
     def start(self) -> None:
         self.housekeeper.start()
@@ -120,10 +122,13 @@ class CeleryQueue:
             log.warning("could not publish %d re-queued task(s): the broker is down", len(task_ids))
 
     def _check_broker(self) -> None:
-        """A broker that lost its data (restarted without persistence) lost the queued messages too:
-        the first API process to notice publishes every queued task again."""
+        """Publish again the queued tasks whose message is gone: all of them when the broker lost its
+        data (restarted without persistence; the first API process to notice does it), and, when the
+        broker queue is empty, those queued for over a lease (an API process died between storing
+        and publishing). A duplicate message is harmless: it finds its task taken."""
         try:
             lost = self.redis.set(EPOCH_KEY, process_name(), nx=True)
+            drained = not lost and self.redis.llen(QUEUE) == 0
         except redis.RedisError as exc:
             if self._broker_reachable:
                 log.warning("the broker is unreachable: %s", exc)
@@ -132,9 +137,15 @@ class CeleryQueue:
         self._broker_reachable = True
         if lost:
             queued = self.store.queued_ids()
-            if queued:
-                log.warning("the broker started empty: publishing %d queued task(s) again", len(queued))
-                self._publish_quietly(queued)
+            reason = "the broker started empty"
+        elif drained:
+            queued = self.store.queued_ids(created_before=utcnow() - self.orphan_age)
+            reason = "the broker queue is empty"
+        else:
+            return
+        if queued:
+            log.warning("%s: publishing %d queued task(s) again", reason, len(queued))
+            self._publish_quietly(queued)
 
 
 # --- the worker side ------------------------------------------------------------------------

@@ -262,11 +262,12 @@ class Store:
                 .values(status=QUEUED, started_at=None, lease_owner=None, lease_until=None)
             ).rowcount
 
-    def queued_ids(self) -> list[str]:
+    def queued_ids(self, created_before: datetime | None = None) -> list[str]:
+        query = select(Task.id).where(Task.status == QUEUED).order_by(Task.created_at, Task.position)
+        if created_before is not None:
+            query = query.where(Task.created_at < created_before)
         with self.session() as session:
-            return list(session.scalars(
-                select(Task.id).where(Task.status == QUEUED).order_by(Task.created_at, Task.position)
-            ))
+            return list(session.scalars(query))
 
     def discard(self, task_ids: Sequence[str]) -> None:
         """Delete tasks that could not be queued, so the client's retry starts clean."""
