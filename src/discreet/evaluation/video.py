@@ -28,7 +28,7 @@ COVERED_SHARE = 0.8
 
 
 @dataclass(frozen=True)
-class TestVideo:
+class FilmedVideo:
     path: Path
     fps: int
     frames: int
@@ -52,7 +52,7 @@ def shot_photos(data_dir: Path, scenes: int = 4, dlib: int = 3) -> list[Annotate
 def build_video(
     photos: Sequence[AnnotatedImage], path: Path, *, width: int, height: int, fps: int, shot_frames: int,
     audio: bool = True,
-) -> TestVideo:
+) -> FilmedVideo:
     """Write an H.264 MP4 (AAC sine tone when ``audio``) of one panning, zooming shot per photo."""
     faces: list[np.ndarray] = []
     with av.open(str(path), mode="w") as output:
@@ -76,7 +76,7 @@ def build_video(
         output.mux(video.encode(None))
         if tone is not None:
             _write_tone(output, tone, seconds=index / fps)
-    return TestVideo(path, fps, index, faces)
+    return FilmedVideo(path, fps, index, faces)
 
 
 def _camera(photo_w: int, photo_h: int, width: int, height: int, progress: float, *, zoom_in: bool,
@@ -105,6 +105,13 @@ def _visible(boxes: np.ndarray, matrix: np.ndarray, width: int, height: int) -> 
     in_view = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
     keep = (in_view >= 0.5 * area) & (clipped[:, 2] - clipped[:, 0] >= MIN_FACE_PIXELS)
     return clipped[keep]
+
+
+def build_audio_only(path: Path, seconds: float) -> Path:
+    """An M4A file with a sine tone and no video stream."""
+    with av.open(str(path), mode="w", format="mp4") as output:
+        _write_tone(output, _tone_stream(output), seconds)
+    return path
 
 
 def _tone_stream(output: av.container.OutputContainer) -> av.AudioStream:

@@ -95,11 +95,19 @@ def anonymize_video(
             previous: np.ndarray | None = None
             last_difference = 0.0
 
-            def flush() -> None:
-                last = counts["frames"] + len(pending) - 1
-                rows = detector.detect_array(to_rgb(pending[-1]))
+            def detect(frame: av.VideoFrame) -> np.ndarray:
                 counts["detections"] += 1
-                for frame, boxes in zip(pending, tracker.advance(last, rows)):
+                return detector.detect_array(to_rgb(frame))
+
+            def flush() -> None:
+                first, last = counts["frames"], counts["frames"] + len(pending) - 1
+                rows = detect(pending[-1])
+                if tracker.explains(last, rows):
+                    planned = tracker.advance(last, rows)
+                else:  # something new or fast: look at every frame held rather than interpolate
+                    planned = [tracker.advance(first + n, detect(f))[0] for n, f in enumerate(pending[:-1])]
+                    planned.append(tracker.advance(last, rows)[0])
+                for frame, boxes in zip(pending, planned):
                     _write(output, video_out, frame, boxes, method, scale, counts, on_covers)
                 pending.clear()
                 if on_progress is not None:

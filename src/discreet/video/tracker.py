@@ -10,7 +10,9 @@ a moving face is followed exactly rather than extrapolated. A track matched at b
 interpolated; a track that starts at the later detection is also drawn on the frames before it
 (it was probably there, half-turned or blurred); a track that is not matched keeps moving at
 its constant velocity and stays covered until ``keep_frames`` frames after its last detection.
-At a cut (``cut``) all tracks end: the anonymizer detects on both sides of it, so no cover is
+When a detection continues no track (``explains`` is False: a face appeared, or moved further
+than the tracks can follow), the anonymizer detects on the frames in between too rather than
+guess. At a cut (``cut``) all tracks end: the anonymizer detects on both sides of it, so no cover is
 dragged from a face of one shot to a face of the next.
 """
 
@@ -43,6 +45,13 @@ class CoverTracker:
     def cut(self) -> None:
         """The shot changed: no face of the last shot is where it was, so its covers end here."""
         self._tracks = []
+
+    def explains(self, frame: int, detections: np.ndarray) -> bool:
+        """Whether every face detected on ``frame`` continues a track (nothing new, nothing that
+        jumped further than the tracks can follow), so interpolating the frames before is safe."""
+        predicted = [t.box + t.velocity * (frame - self._frame) for t in self._tracks]
+        matched = {m for m in _associate(predicted, detections, self.min_iou) if m is not None}
+        return len(matched) == len(detections)
 
     def advance(self, frame: int, detections: np.ndarray) -> list[list[np.ndarray]]:
         """Take the boxes (rows x1 y1 x2 y2) detected on ``frame``; return the covers of every
@@ -87,9 +96,11 @@ class CoverTracker:
         return covers
 
 
-def _associate(predicted: list[np.ndarray], detections: np.ndarray, min_iou: float) -> list[int | None]:
-    """Greedy one-to-one matching, best overlap first; a detection whose centre lies inside a
-    predicted box also matches (a fast face barely overlaps its old position)."""
+def _associate(predicted: list[np.ndarray], detections: np.ndarray, min_iou: float,
+               reach: float = 1.5) -> list[int | None]:
+    """Greedy one-to-one matching, best overlap first; then, for faces that moved further than
+    their own size since the last detection (a fast pan), the nearest centre within ``reach``
+    face sizes of the predicted one."""
     if not predicted or len(detections) == 0:
         return [None] * len(predicted)
     boxes = detections[:, :4].astype(np.float64)
@@ -97,8 +108,10 @@ def _associate(predicted: list[np.ndarray], detections: np.ndarray, min_iou: flo
     affinity = np.zeros((len(predicted), len(boxes)))
     for row, box in enumerate(predicted):
         iou = _iou_one_to_many(box, boxes)
-        inside = (centres[:, 0] >= box[0]) & (centres[:, 0] <= box[2]) & (centres[:, 1] >= box[1]) & (centres[:, 1] <= box[3])
-        affinity[row] = np.where(iou >= min_iou, iou, np.where(inside, min_iou / 2, 0.0))
+        distance = np.linalg.norm(centres - (box[:2] + box[2:4]) / 2, axis=1)
+        limit = reach * max(box[2] - box[0], box[3] - box[1], 1.0)
+        nearness = np.clip(1 - distance / limit, 0, None) * min_iou  # always below a real overlap
+        affinity[row] = np.where(iou >= min_iou, iou, nearness)
     result: list[int | None] = [None] * len(predicted)
     while affinity.size and affinity.max() > 0:
         row, column = np.unravel_index(int(affinity.argmax()), affinity.shape)
