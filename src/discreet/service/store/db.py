@@ -134,12 +134,16 @@ class Store:
         *,
         callback_url: str | None = None,
         idempotency_key: str | None = None,
+        kind: str | None = None,
+        options: dict[str, Any] | None = None,
     ) -> tuple[list[Task], bool]:
         """Queue the tasks; returns them and whether they are new (False: an idempotent replay).
 
         A replay must repeat the same request: the same key with other content is refused.
+        ``kind`` and ``options``: see ``Task`` (a video task and what it was asked).
         """
-        request_hash = _fingerprint(scenes, attributes, tasks, callback_url)
+        request_hash = _fingerprint(scenes, attributes, tasks, callback_url, {"kind": kind, "options": options}
+                                    if kind else None)
         if idempotency_key:
             earlier = self.tasks_of_submission(key.tenant, idempotency_key)
             if earlier:
@@ -149,7 +153,7 @@ class Store:
             Task(id=str(uuid.uuid4()), tenant=key.tenant, key_id=key.id, data_id=spec.data_id,
                  idempotency_key=idempotency_key, request_hash=request_hash, position=position, scenes=list(scenes),
                  attributes=list(attributes), status=QUEUED, cancel_requested=False, created_at=now,
-                 callback_url=callback_url, callback_attempts=0)
+                 callback_url=callback_url, callback_attempts=0, kind=kind, options=options)
             for position, spec in enumerate(tasks)
         ]
         try:
@@ -211,8 +215,20 @@ class Store:
                 task.cancel_requested = True
                 return RUNNING
             _delete_inputs(session, TaskInput.task_id == task_id)
+            _delete_outputs(session, Task.id == task_id)
             session.delete(task)
             return "erased"
+
+    def record_progress(self, task_id: str, progress: float) -> bool:
+        """Store how far a running task is (0 to 1); False when the task was asked to stop."""
+        with self.session() as session:
+            session.execute(update(Task).where(Task.id == task_id).values(progress=progress))
+            return not session.scalar(select(Task.cancel_requested).where(Task.id == task_id))
+
+    def record_output(self, task_id: str, path: Path) -> None:
+        """Name the file a task writes before writing it, so it is deleted with the task whatever happens."""
+        with self.session() as session:
+            session.execute(update(Task).where(Task.id == task_id).values(output_path=str(path)))
 
     def claim_next(self, owner: str, lease: timedelta) -> tuple[Task, TaskSource | None] | None:
         """Atomically move the oldest queued task to running under ``owner``'s lease; None when nothing is queued."""
@@ -293,6 +309,8 @@ class Store:
                 task.status, result, error = CANCELED, None, None
             else:
                 task.status = FAILED if error else SUCCEEDED
+            if task.status != SUCCEEDED:
+                _delete_outputs(session, Task.id == task_id)
             task.result, task.error = result, error
             task.finished_at, task.expires_at = now, now + ttl
             task.lease_owner = task.lease_until = None
@@ -305,6 +323,7 @@ class Store:
         with self.session() as session:
             expired = select(Task.id).where(Task.expires_at.is_not(None), Task.expires_at < now)
             _delete_inputs(session, TaskInput.task_id.in_(expired))
+            _delete_outputs(session, Task.id.in_(expired))
             return session.execute(delete(Task).where(Task.id.in_(expired.scalar_subquery()))).rowcount
 
     def due_callbacks(self, limit: int = 20) -> list[Task]:
@@ -371,13 +390,23 @@ def _delete_inputs(session: Session, which: Any) -> None:
         Path(path).unlink(missing_ok=True)
 
 
+def _delete_outputs(session: Session, which: Any) -> None:
+    """Delete the files tasks wrote (an anonymized video) and forget them."""
+    paths = session.scalars(select(Task.output_path).where(which, Task.output_path.is_not(None))).all()
+    session.execute(update(Task).where(which).values(output_path=None))
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
+
+
 def _fingerprint(scenes: Sequence[str], attributes: Sequence[str], tasks: Sequence[NewTask],
-                 callback_url: str | None) -> str:
+                 callback_url: str | None, extra: dict[str, Any] | None = None) -> str:
     described = {
         "scenes": list(scenes), "attributes": list(attributes), "callback_url": callback_url,
         "tasks": [[t.data_id, t.url, hashlib.sha256(t.image).hexdigest() if t.image is not None else None]
                   for t in tasks],
     }
+    if extra:
+        described["extra"] = extra
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 
@@ -400,6 +429,11 @@ def _engine(url: str) -> Engine:
             cursor = connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # No image bytes may outlive their task in the folder: deleted rows are zeroed in place,
+            # every commit is checkpointed, and the log is cut to nothing when it starts over.
+            cursor.execute("PRAGMA secure_delete=ON")
+            cursor.execute("PRAGMA wal_autocheckpoint=1")
+            cursor.execute("PRAGMA journal_size_limit=0")
             cursor.close()
 
         return engine
