@@ -94,7 +94,8 @@ ERROR_RESPONSES: dict[int | str, dict] = {
         429: "rate_limited (with Retry-After)",
         500: "internal_error",
         501: "scene_not_installed",
-        503: "queue_unavailable (with Retry-After; scale-out mode, the broker is down)",
+        503: "queue_unavailable (with Retry-After; scale-out mode, the broker is down), "
+             "overloaded (with Retry-After; more synchronous requests in flight than DISCREET_MAX_IN_FLIGHT_REQUESTS)",
     }.items()
 }
 
