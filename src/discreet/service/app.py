@@ -45,6 +45,7 @@ from discreet.service.metrics import (
 from discreet.service.queue import Housekeeper, InProcessQueue, TaskRunner
 from discreet.service.routes import router, task_view
 from discreet.service.store import Store
+from discreet.service.video_routes import router as video_router
 from discreet.service.store.db import QUEUED, RUNNING, utcnow
 
 if TYPE_CHECKING:
@@ -179,6 +180,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_middleware(RequestContext, max_body=settings.max_request_bytes)
     app.add_middleware(hardening.SecurityHeaders)
     app.include_router(router)
+    app.include_router(video_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

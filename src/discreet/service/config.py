@@ -20,6 +20,10 @@ class ServiceSettings(BaseSettings):
         None, description="a folder every worker reads (NFS, a mounted object store) where queued images wait "
         "instead of the database; each file is deleted when its task ends"
     )
+    video_dir: Path | None = Field(
+        None, description="where anonymized videos wait for download (default <data_dir>/videos); every worker "
+        "and API process must see the same folder"
+    )
     workers: int = Field(1, ge=1, description="in-process threads that run queued tasks")
     scan_concurrency: int = Field(
         default_factory=lambda: os.cpu_count() or 1, ge=1, description="synchronous scans running at once"
@@ -71,6 +75,10 @@ class ServiceSettings(BaseSettings):
     @property
     def allowed_hosts(self) -> frozenset[str]:
         return frozenset(h.strip().lower() for h in self.url_allowlist.split(",") if h.strip())
+
+    def video_output_dir(self) -> Path:
+        """Where anonymized videos wait for download (each deleted with its task)."""
+        return self.video_dir or self.data_dir / "videos"
 
     def store_url(self) -> str:
         if self.database_url:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from discreet.schema import Code, Face, Nudity, ScanResult, TextLine
+from discreet.video import AnonymizedVideo, VideoInfo, VideoScan
 
 
 class _In(BaseModel):
@@ -84,9 +85,35 @@ class TaskView(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     expires_at: datetime | None = Field(None, description="when the result is erased")
-    result: ScanResult | None = None
+    progress: float | None = Field(None, description="video tasks: share of the frames done, 0 to 1")
+    result: ScanResult | VideoTaskResult | None = None
     error: TaskError | None = None
     callback: CallbackState | None = None
+
+
+class AnonymizedVideoView(AnonymizedVideo):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    video: VideoInfo | None = None
+    download: str = Field(description="GET this path for the anonymized MP4 until the result expires")
+
+
+class VideoTaskResult(VideoScan):
+    anonymized: AnonymizedVideoView | None = Field(None, description="when the task asked for the anonymized video")
+
+
+class VideoTaskRequest(_In):
+    """A video to scan (and anonymize). In a multipart request the video is the file part ``video``
+    and these are form fields (lists comma-separated); in JSON, give ``url``."""
+
+    data_id: str = Field("video", min_length=1, max_length=500)
+    url: str | None = Field(None, max_length=4000)
+    scenes: list[str] = Field(default_factory=lambda: ["faces"], description="faces, codes, text, nudity")
+    attributes: list[str] = Field(default_factory=list)
+    interval: float | None = Field(1.0, gt=0, description="seconds between scanned frames; null: every frame")
+    anonymize: bool = Field(False, description="also write the video with every face covered (audio kept)")
+    method: Literal["blur", "pixelate", "solid"] = "blur"
+    callback_url: str | None = Field(None, max_length=4000)
 
 
 class TaskList(BaseModel):

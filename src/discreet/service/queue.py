@@ -28,7 +28,7 @@ from discreet.service.callbacks import CallbackSender
 from discreet.service.fetch import SafeHttp
 from discreet.service.store import Store, Task
 from discreet.service.store.db import TaskSource
-from discreet.service.work import run_task
+from discreet.service.work import run_task, run_video_task
 
 log = logging.getLogger("discreet.service.queue")
 
@@ -78,6 +78,9 @@ class TaskRunner:
                                    "message": f"the task stopped its worker {self.max_tries} times; not tried again"}
         elif task_input is None:
             result, error = None, {"code": "input_missing", "message": "the task's input was erased before it ran"}
+        elif task.kind == "video":
+            result, error = run_video_task(self.http, self.store, task.id, task.options or {},
+                                           video=task_input.image, url=task_input.url)
         else:
             result, error = run_task(self.http, task.scenes, task.attributes, mode="async",
                                      image=task_input.image, url=task_input.url)

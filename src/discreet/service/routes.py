@@ -148,14 +148,24 @@ async def scan_async(request: Request, key: Caller) -> JSONResponse:
         except DiscreetError as exc:
             raise ValidationError(f"task '{task.data_id}': {exc.message}", code=exc.code) from exc
         specs.append(NewTask(task.data_id, image=image, url=url))
-    if parsed.callback_url:
-        await anyio.to_thread.run_sync(state.http.check, parsed.callback_url)
+    rows = await submit(request, key, parsed.scenes, parsed.attributes, specs, parsed.callback_url)
+    body = {"tasks": [{"task_id": t.id, "data_id": t.data_id, "status": t.status} for t in rows]}
+    location = f"/v1/tasks?ids={','.join(t.id for t in rows)}" if len(rows) > 1 else f"/v1/tasks/{rows[0].id}"
+    return JSONResponse(body, status_code=202, headers={"Location": location})
+
+
+async def submit(request: Request, key: ApiKey, scenes: list[str], attributes: list[str], specs: list[NewTask],
+                 callback_url: str | None, **kind: Any) -> list[Task]:
+    """Store and queue tasks (``kind``: the video task's kind and options), honouring ``Idempotency-Key``."""
+    state = request.app.state
+    if callback_url:
+        await anyio.to_thread.run_sync(state.http.check, callback_url)
     idempotency_key = request.headers.get("idempotency-key") or None
     if idempotency_key and len(idempotency_key) > 200:
         raise ValidationError("Idempotency-Key is longer than 200 characters", code="invalid_request")
     rows, created = await anyio.to_thread.run_sync(
-        lambda: state.store.submit(key, parsed.scenes, parsed.attributes, specs,
-                                   callback_url=parsed.callback_url, idempotency_key=idempotency_key)
+        lambda: state.store.submit(key, scenes, attributes, specs,
+                                   callback_url=callback_url, idempotency_key=idempotency_key, **kind)
     )
     if created:
         task_ids = [t.id for t in rows]
@@ -164,9 +174,7 @@ async def scan_async(request: Request, key: Caller) -> JSONResponse:
         except QueueUnavailable:
             await anyio.to_thread.run_sync(state.store.discard, task_ids)  # so the client's retry starts clean
             raise
-    body = {"tasks": [{"task_id": t.id, "data_id": t.data_id, "status": t.status} for t in rows]}
-    location = f"/v1/tasks?ids={','.join(t.id for t in rows)}" if len(rows) > 1 else f"/v1/tasks/{rows[0].id}"
-    return JSONResponse(body, status_code=202, headers={"Location": location})
+    return rows
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -179,6 +187,8 @@ def task_view(task: Task) -> dict[str, Any]:
         "created_at": _iso(task.created_at), "started_at": _iso(task.started_at),
         "finished_at": _iso(task.finished_at), "expires_at": _iso(task.expires_at),
     }
+    if task.progress is not None:
+        view["progress"] = task.progress
     if task.result is not None:
         view["result"] = task.result
     if task.error is not None:

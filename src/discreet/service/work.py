@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from discreet.errors import DiscreetError
 from discreet.pipeline import scan
 from discreet.service.fetch import SafeHttp
 from discreet.service.metrics import TASKS
+from discreet.service.store import Store
+from discreet.video import anonymize_video, scan_video
 
 log = logging.getLogger("discreet.service")
 
@@ -38,3 +41,52 @@ def run_task(http: SafeHttp, scenes: Sequence[str], attributes: Sequence[str], *
         outcome = (None, task_error(exc))
     TASKS.labels(mode, "failed" if outcome[1] else "succeeded").inc()
     return outcome
+
+
+class TaskCanceled(DiscreetError):
+    code = "canceled"
+    http_status = 409
+
+
+def run_video_task(http: SafeHttp, store: Store, task_id: str, options: dict[str, Any], *,
+                   video: bytes | None, url: str | None, mode: str = "async") -> Outcome:
+    """Fetch (when a URL), scan at the asked interval and, when asked, write the anonymized video.
+
+    Progress (the share of frames done over both passes) is stored as it goes; a task asked to
+    stop ends at the next progress step. The one function both the in-process workers and the
+    Celery workers call.
+    """
+    try:
+        data = video if video is not None else http.fetch_image(url or "")
+        outcome: Outcome = (_video_result(store, task_id, options, data), None)
+    except Exception as exc:  # noqa: BLE001 - the task must end, whatever broke
+        outcome = (None, task_error(exc))
+    TASKS.labels(mode, "failed" if outcome[1] else "succeeded").inc()
+    return outcome
+
+
+def _video_result(store: Store, task_id: str, options: dict[str, Any], data: bytes) -> dict[str, Any]:
+    passes = 2 if options.get("anonymize") else 1
+    last = [-1.0]
+
+    def progress(done_pass: int) -> Callable[[int, int], None]:
+        def report(done: int, total: int) -> None:
+            share = (done_pass + done / max(total, 1)) / passes
+            if share - last[0] >= 0.01 or done >= total:
+                last[0] = share
+                if not store.record_progress(task_id, round(min(share, 1.0), 4)):
+                    raise TaskCanceled("the task was canceled")
+
+        return report
+
+    scanned = scan_video(data, options.get("scenes", ["faces"]), options.get("attributes", []),
+                         interval=options.get("interval", 1.0), on_progress=progress(0))
+    result: dict[str, Any] = scanned.model_dump(mode="json", exclude_none=True)
+    if options.get("anonymize"):
+        target = Path(options["output_dir"]) / f"{task_id}.mp4"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        store.record_output(task_id, target)
+        covered = anonymize_video(data, target, options.get("method", "blur"), on_progress=progress(1))
+        result["anonymized"] = {**covered.model_dump(mode="json", exclude={"video"}),
+                                "download": f"/v1/tasks/{task_id}/video"}
+    return result

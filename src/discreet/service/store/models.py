@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -54,6 +54,10 @@ class Task(Base):
         DateTime(), nullable=True, doc="renewed by the owner's heartbeat; once past, another process may take over"
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0, doc="times the task was claimed to run")
+    kind: Mapped[str | None] = mapped_column(String(16), nullable=True, doc="NULL: an image scan; 'video'")
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, doc="a video task's options")
+    progress: Mapped[float | None] = mapped_column(Float, nullable=True, doc="share of a video's frames done")
+    output_path: Mapped[str | None] = mapped_column(Text, nullable=True, doc="the anonymized video, deleted with the task")
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(), index=True)
