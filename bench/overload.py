@@ -18,6 +18,7 @@ import base64
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -136,9 +137,12 @@ def main() -> None:
         sampler.start()
         submitter.start()
         record = Path(folder) / "answers.jsonl"
-        started = time.monotonic()
+        started, server_cpu = time.monotonic(), sum(process.cpu_times()[:2])
+        locust_cpu = sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2])
         run_locust(server.url, server.key, offered_target, args.seconds, record)
         elapsed = time.monotonic() - started
+        server_cpu = sum(process.cpu_times()[:2]) - server_cpu
+        locust_cpu = sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]) - locust_cpu
         stop.set()
         submitter.join()
         statuses = wait_for_tasks(client, submitter.ids)
@@ -164,6 +168,9 @@ def main() -> None:
         "async_final_status": dict(statuses),
         "async_lost": len(submitter.ids) - statuses["succeeded"] - statuses["failed"],
         "server_and_worker_alive": alive,
+        "server_cpu_share": round(server_cpu / elapsed, 2),  # cores the server had, of the machine's 2
+        "load_generator_cpu_share": round(locust_cpu / elapsed, 2),
+        "machine_load_average": round(os.getloadavg()[0], 1),
         "server_peak_rss_mb": round(sampler.peak / (1 << 20)),
         "memory_bound_mb": MEMORY_BOUND_MB,
     }
