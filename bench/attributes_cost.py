@@ -22,8 +22,12 @@ from discreet.policy import SUPPORTED_ATTRIBUTES
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "scenes")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "scenes"
+    )
     parser.add_argument("--limit", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
@@ -45,7 +49,9 @@ def main() -> None:
             for image, found in scenes:
                 model.annotate(image, found, names)
             runs.append((time.perf_counter() - started) * 1000 / faces)
-        print(f"{label}: {statistics.median(runs):.2f} ms a face ({faces} faces in {len(scenes)} images, 1 thread)")
+        print(
+            f"{label}: {statistics.median(runs):.2f} ms a face ({faces} faces in {len(scenes)} images, 1 thread)"
+        )
 
 
 if __name__ == "__main__":

@@ -56,7 +56,9 @@ def _share_right(model, detector, data, pack, attribute, label=None) -> float:
     right = []
     for value in (1.0, 0.0):
         for item in _heldout(data, pack, label, value):
-            predicted = getattr(_annotated(model, detector, item.path, [attribute]).attributes, attribute).value
+            predicted = getattr(
+                _annotated(model, detector, item.path, [attribute]).attributes, attribute
+            ).value
             right.append(predicted == bool(value))
     return float(np.mean(right))
 
@@ -102,7 +104,9 @@ def test_eyes_open_on_faces_whose_eyes_are_open(model, detector, data_dir):
 
 
 def test_head_pose_follows_genki_labels(model, detector, data_dir):
-    items = [i for i in read_labelled(data_dir / "genki4k") if is_heldout(i.key) and abs(i.labels["yaw"]) > 15]
+    items = [
+        i for i in read_labelled(data_dir / "genki4k") if is_heldout(i.key) and abs(i.labels["yaw"]) > 15
+    ]
     errors, signs = [], []
     for item in items[:SAMPLE]:
         pose = _annotated(model, detector, item.path, ["head_pose"]).attributes.head_pose
@@ -113,7 +117,9 @@ def test_head_pose_follows_genki_labels(model, detector, data_dir):
 
 
 def test_head_pose_yaw_changes_sign_in_a_mirror(model, detector, data_dir):
-    items = [i for i in read_labelled(data_dir / "genki4k") if is_heldout(i.key) and abs(i.labels["yaw"]) > 15]
+    items = [
+        i for i in read_labelled(data_dir / "genki4k") if is_heldout(i.key) and abs(i.labels["yaw"]) > 15
+    ]
     flipped = []
     for item in items[:8]:
         yaws = []
@@ -130,8 +136,12 @@ def test_quality_drops_on_a_blurred_or_darkened_face(model, detector, data_dir):
         pixels = decode(item.path).pixels
         face = find_face_in_crop(detector, pixels) or whole_image_face(pixels)
         as_is = model.annotate(decode(pixels), [face], ["quality"])[0].attributes.quality
-        blurred = model.annotate(decode(cv2.GaussianBlur(pixels, (0, 0), 4)), [face], ["quality"])[0].attributes.quality
-        dark = model.annotate(decode((pixels * 0.3).astype(np.uint8)), [face], ["quality"])[0].attributes.quality
+        blurred = model.annotate(decode(cv2.GaussianBlur(pixels, (0, 0), 4)), [face], ["quality"])[
+            0
+        ].attributes.quality
+        dark = model.annotate(decode((pixels * 0.3).astype(np.uint8)), [face], ["quality"])[
+            0
+        ].attributes.quality
         sharper.append(as_is.sharpness > blurred.sharpness)
         brighter.append(as_is.brightness > dark.brightness)
         assert as_is.face_size == round(min(face.box.width, face.box.height))
@@ -139,7 +149,7 @@ def test_quality_drops_on_a_blurred_or_darkened_face(model, detector, data_dir):
 
 
 def test_only_the_requested_attributes_are_filled(data_dir):
-    image = sorted((data_dir / "scenes" / "images").glob("*.jpg"))[0]
+    image = min((data_dir / "scenes" / "images").glob("*.jpg"))
     result = Scanner(["faces"], ["smile", "quality"], threads=1).scan(image)
     assert result.faces
     for face in result.faces:
@@ -166,14 +176,17 @@ def test_sunglasses_are_not_offered_apart_from_eyeglasses():
 
 def test_eval_attributes_cli_on_small_subsets(data_dir):
     runner = CliRunner()
-    genki = runner.invoke(app, ["eval", "attributes", "--data", str(data_dir / "genki4k"), "--limit", "12", "--json"])
+    genki = runner.invoke(
+        app, ["eval", "attributes", "--data", str(data_dir / "genki4k"), "--limit", "12", "--json"]
+    )
     assert genki.exit_code == 0, genki.output
     report = json.loads(genki.stdout.strip().splitlines()[-1])
     assert report["smile"]["n"] == 12 and 0 <= report["smile"]["accuracy"] <= 1
     assert report["head_pose_yaw_mae"] >= 0 and report["split"] == "heldout"
 
     eyes = runner.invoke(
-        app, ["eval", "attributes", "--data", str(data_dir / "eyes"), "--crop", "eye", "--limit", "12", "--json"]
+        app,
+        ["eval", "attributes", "--data", str(data_dir / "eyes"), "--crop", "eye", "--limit", "12", "--json"],
     )
     assert eyes.exit_code == 0, eyes.output
     assert json.loads(eyes.stdout.strip().splitlines()[-1])["eyes_open"]["n"] == 12

@@ -26,8 +26,8 @@ def square_crop(pixels: np.ndarray, cx: float, cy: float, side: float, size: int
     """The square of ``side`` pixels centred on (cx, cy), resized to ``size``; edges are repeated
     where the square leaves the image, so a face at the border still gets a full crop."""
     side = max(side, 2.0)
-    x1, y1 = int(round(cx - side / 2)), int(round(cy - side / 2))
-    x2, y2 = x1 + int(round(side)), y1 + int(round(side))
+    x1, y1 = round(cx - side / 2), round(cy - side / 2)
+    x2, y2 = x1 + round(side), y1 + round(side)
     height, width = pixels.shape[:2]
     pad = (max(0, -y1), max(0, y2 - height), max(0, -x1), max(0, x2 - width))
     region = pixels[max(0, y1) : min(height, y2), max(0, x1) : min(width, x2)]

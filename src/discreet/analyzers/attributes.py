@@ -140,7 +140,9 @@ def _binary(probability: float) -> BinaryAttribute:
 
 def quality(crop: np.ndarray, face: Face, sharpness: float) -> FaceQuality:
     brightness = float((crop.astype(np.float32) @ _LUMA).mean() / 255.0)
-    face_size = int(round(min(face.box.width, face.box.height)))
+    face_size = round(min(face.box.width, face.box.height))
     low, high = USABLE["brightness"]
-    usable = sharpness >= USABLE["sharpness"] and low <= brightness <= high and face_size >= USABLE["face_size"]
+    usable = (
+        sharpness >= USABLE["sharpness"] and low <= brightness <= high and face_size >= USABLE["face_size"]
+    )
     return FaceQuality(sharpness=sharpness, brightness=brightness, face_size=face_size, usable=usable)

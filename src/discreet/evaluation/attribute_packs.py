@@ -32,7 +32,12 @@ from discreet.schema import Box, Face, Landmarks, Point
 HELDOUT_ONE_IN = 5
 
 #: CelebA column -> the name scored here (``blurry`` feeds the quality attribute)
-CELEBA_COLUMNS = {"eyeglasses": "eyeglasses", "smile": "smile", "blurry": "blurry", "mouth_open": "mouth_open"}
+CELEBA_COLUMNS = {
+    "eyeglasses": "eyeglasses",
+    "smile": "smile",
+    "blurry": "blurry",
+    "mouth_open": "mouth_open",
+}
 
 #: VOC mask states; the incorrectly worn one is reported apart and never trained on
 MASK_STATES = {"con_mascarilla": 1.0, "sin_mascarilla": 0.0}
@@ -76,7 +81,9 @@ def read_labelled(directory: str | Path) -> list[LabelledImage]:
         return _read_celeba(root)
     if kind == "folders":
         return _read_folders(root)
-    raise ValidationError(f"{root} is a VOC pack: read it with discreet.evaluation.packs.read_voc", code="unknown_pack")
+    raise ValidationError(
+        f"{root} is a VOC pack: read it with discreet.evaluation.packs.read_voc", code="unknown_pack"
+    )
 
 
 def _read_genki(root: Path) -> list[LabelledImage]:
@@ -148,6 +155,10 @@ def whole_image_face(pixels: np.ndarray) -> Face:
         box=Box(x1=0, y1=0, x2=width, y2=height),
         score=0.0,
         landmarks=Landmarks(
-            left_eye=points[0], right_eye=points[1], nose=points[2], mouth_left=points[3], mouth_right=points[4]
+            left_eye=points[0],
+            right_eye=points[1],
+            nose=points[2],
+            mouth_left=points[3],
+            mouth_right=points[4],
         ),
     )

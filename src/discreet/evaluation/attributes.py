@@ -40,8 +40,15 @@ from discreet.schema import Face
 
 SPLITS = ("all", "heldout")
 #: a pack label -> the attribute asked for to score it (``blurry`` is read from quality)
-ASKED_FOR = {"smile": "smile", "mouth_open": "mouth_open", "eyeglasses": "eyeglasses", "mask": "mask",
-             "eyes_open": "eyes_open", "blurry": "quality", "yaw": "head_pose"}
+ASKED_FOR = {
+    "smile": "smile",
+    "mouth_open": "mouth_open",
+    "eyeglasses": "eyeglasses",
+    "mask": "mask",
+    "eyes_open": "eyes_open",
+    "blurry": "quality",
+    "yaw": "head_pose",
+}
 POSE_ANGLES = ("yaw", "pitch", "roll")
 
 Progress = Callable[[int, int], None]
@@ -73,7 +80,11 @@ class _Tally:
         out: dict = {}
         for label, pairs in self.pairs.items():
             truth, guess = (np.array(v) for v in zip(*pairs))
-            recalls = [float(np.mean(guess[truth == side] == side)) for side in (True, False) if (truth == side).any()]
+            recalls = [
+                float(np.mean(guess[truth == side] == side))
+                for side in (True, False)
+                if (truth == side).any()
+            ]
             out[label] = {
                 "accuracy": round(float(np.mean(truth == guess)), 4),
                 "n": len(pairs),
@@ -121,7 +132,9 @@ def evaluate_attributes(
             (face,) = model.annotate(decode(pixels), [face], names)
             for label, truth in item.labels.items():
                 if label in POSE_ANGLES:
-                    tally.angle_errors.setdefault(label, []).append(abs(getattr(face.attributes.head_pose, label) - truth))
+                    tally.angle_errors.setdefault(label, []).append(
+                        abs(getattr(face.attributes.head_pose, label) - truth)
+                    )
                 elif label in ASKED_FOR:
                     tally.add(label, truth, _predicted(face, label))
         if on_image:
@@ -133,9 +146,16 @@ def evaluate_attributes(
 
 
 def _evaluate_scenes(
-    root: Path, split: str, limit: int | None, model: AttributeModel, detector: FaceDetector, on_image: Progress | None
+    root: Path,
+    split: str,
+    limit: int | None,
+    model: AttributeModel,
+    detector: FaceDetector,
+    on_image: Progress | None,
 ) -> dict:
-    images = [image for image in read_voc(root) if _in_split(str(image.path.relative_to(root)), split)][:limit]
+    images = [image for image in read_voc(root) if _in_split(str(image.path.relative_to(root)), split)][
+        :limit
+    ]
     tally = _Tally()
     incorrectly_worn: list[bool] = []
     missed = 0

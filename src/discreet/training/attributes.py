@@ -18,6 +18,7 @@ cross-source figures (scored on packs the model never saw). Needs the ``train`` 
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import time
 from pathlib import Path
@@ -51,7 +52,7 @@ class FaceAttributeNet(nn.Module):
         # CPU cores; the extra layers work at 8 px and below, where they cost little.
         widths = (16, 32, 48, 64, 96)
         layers = [_block(3, widths[0], 2), _block(widths[0], widths[1], 2)]
-        for inputs, outputs in zip(widths[1:], widths[2:]):
+        for inputs, outputs in itertools.pairwise(widths):
             layers += [_block(inputs, outputs, 2), _block(outputs, outputs, 1)]
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2))
         self.binary = nn.Linear(widths[-1], len(FACE_BINARY_HEADS))
@@ -66,8 +67,14 @@ class EyeStateNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            _block(3, 16, 1), _block(16, 32, 2), _block(32, 48, 2), _block(48, 48, 1),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(48, 1),
+            _block(3, 16, 1),
+            _block(16, 32, 2),
+            _block(32, 48, 2),
+            _block(48, 48, 1),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(0.3),
+            nn.Linear(48, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -171,7 +178,10 @@ def fit(
             optimizer.step()
             schedule.step()
             running += float(loss.detach()) * len(index)
-        print(f"  epoch {epoch + 1}/{epochs}: loss {running / len(x):.4f} ({time.time() - started:.0f} s)", flush=True)
+        print(
+            f"  epoch {epoch + 1}/{epochs}: loss {running / len(x):.4f} ({time.time() - started:.0f} s)",
+            flush=True,
+        )
 
 
 @torch.no_grad()
@@ -201,7 +211,9 @@ def report(name: str, caches: dict[str, dict], model: nn.Module, heads: tuple[st
                 known = ~np.isnan(target)
                 if known.any():
                     error = np.abs(outputs[1][known, i] * POSE_UNIT_DEGREES - target[known])
-                    print(f"{name} {pack} held-out {angle}: MAE {float(error.mean()):.2f} deg (n={int(known.sum())})")
+                    print(
+                        f"{name} {pack} held-out {angle}: MAE {float(error.mean()):.2f} deg (n={int(known.sum())})"
+                    )
 
 
 def export(model: nn.Module, side: int, path: Path, outputs: list[str]) -> None:
@@ -226,11 +238,15 @@ def _training_part(caches: dict[str, dict]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, required=True, help="folder the ONNX files are written to")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "discreet-training")
-    parser.add_argument("--packs", default=",".join(FACE_PACKS), help="face packs trained on (all are scored)")
+    parser.add_argument(
+        "--packs", default=",".join(FACE_PACKS), help="face packs trained on (all are scored)"
+    )
     parser.add_argument("--epochs", type=int, default=14)
     parser.add_argument("--eye-epochs", type=int, default=25)
     parser.add_argument("--threads", type=int, default=2)

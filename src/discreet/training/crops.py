@@ -64,7 +64,9 @@ def build_cache(data: Path, cache: Path, pack: str, detector: FaceDetector) -> P
         heldout=np.asarray([is_heldout(k) for k in keys]),
         found=np.asarray(found),
     )
-    print(f"{pack}: {len(keys)} crops, {int(np.sum(found))} with a detected face, {time.time() - started:.0f} s")
+    print(
+        f"{pack}: {len(keys)} crops, {int(np.sum(found))} with a detected face, {time.time() - started:.0f} s"
+    )
     return target
 
 
