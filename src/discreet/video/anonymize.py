@@ -72,7 +72,7 @@ def anonymize_video(
     The detector runs on every ``detect_every``-th frame (and the last) with its long side at
     ``detect_side`` pixels; ``CoverTracker`` plans the covers of the frames in between.
     ``on_progress(frames done, total)`` may raise to stop; ``on_covers(frame, boxes)`` sees each
-    frame's cover boxes (before ``scale``), for evaluation.
+    frame's cover boxes as drawn (before ``scale``), for evaluation.
     """
     if method not in METHODS:
         raise ValidationError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}", code="unknown_method")
@@ -102,10 +102,13 @@ def anonymize_video(
             def flush() -> None:
                 first, last = counts["frames"], counts["frames"] + len(pending) - 1
                 rows = detect(pending[-1])
-                if tracker.explains(last, rows):
+                new_faces = tracker.unexplained(last, rows)
+                if len(new_faces) == 0:
                     planned = tracker.advance(last, rows)
-                else:  # something new or fast: look at every frame held rather than interpolate
-                    planned = [tracker.advance(first + n, detect(f))[0] for n, f in enumerate(pending[:-1])]
+                else:  # something new or fast: look at every frame held rather than interpolate,
+                    # and keep the new faces covered on them too (they were likely there, undetected)
+                    planned = [[*tracker.advance(first + n, detect(f))[0], *new_faces[:, :4]]
+                               for n, f in enumerate(pending[:-1])]
                     planned.append(tracker.advance(last, rows)[0])
                 for frame, boxes in zip(pending, planned):
                     _write(output, video_out, frame, boxes, method, scale, counts, on_covers)
@@ -140,6 +143,22 @@ def anonymize_video(
     return AnonymizedVideo(video=info, **counts)
 
 
+def _whole_face(row: np.ndarray, width: int, height: int) -> tuple[float, float, float, float]:
+    """A face cut by the frame's edge is detected as its visible part: extend the box past that
+    edge to a whole face's shape (about as wide as tall), so the cover centres on the whole face."""
+    x1, y1, x2, y2 = (float(v) for v in row[:4])
+    side = max(x2 - x1, y2 - y1)
+    if x1 <= 1:
+        x1 = min(x1, x2 - side)
+    if x2 >= width - 1:
+        x2 = max(x2, x1 + side)
+    if y1 <= 1:
+        y1 = min(y1, y2 - side)
+    if y2 >= height - 1:
+        y2 = max(y2, y1 + side)
+    return x1, y1, x2, y2
+
+
 def _thumbnail(frame: av.VideoFrame) -> np.ndarray:
     return frame.reformat(width=32, height=18, format="gray").to_ndarray().astype(np.float32)
 
@@ -157,19 +176,19 @@ def _video_stream(output: Any, container_name: str, stream: Any, info: VideoInfo
 def _write(output: Any, video_out: Any, frame: av.VideoFrame, boxes: list[np.ndarray], method: str, scale: float,
            counts: dict[str, int], on_covers: Callable[[int, list[np.ndarray]], None] | None) -> None:
     index = counts["frames"]
+    whole = (_whole_face(row, frame.width, frame.height) for row in boxes)
+    drawn = [box for box in whole if box[2] > box[0] and box[3] > box[1]]
     if on_covers is not None:
-        on_covers(index, boxes)
-    if boxes:
+        on_covers(index, [np.array(box) for box in drawn])
+    if drawn:
         pixels = to_rgb(frame)
-        for row in boxes:
-            x1, y1, x2, y2 = (float(v) for v in row[:4])
-            if x2 > x1 and y2 > y1:
-                _cover(pixels, Box(x1=x1, y1=y1, x2=x2, y2=y2), scale, method, ellipse=True)
+        for x1, y1, x2, y2 in drawn:
+            _cover(pixels, Box(x1=x1, y1=y1, x2=x2, y2=y2), scale, method, ellipse=True)
         covered = av.VideoFrame.from_ndarray(pixels, format="rgb24")
         covered.pts, covered.time_base = frame.pts, frame.time_base
         frame = covered
         counts["covered_frames"] += 1
-        counts["covers"] += len(boxes)
+        counts["covers"] += len(drawn)
     frame.pict_type = av.video.frame.PictureType.NONE
     output.mux(video_out.encode(frame))
     counts["frames"] += 1

@@ -10,7 +10,7 @@ a moving face is followed exactly rather than extrapolated. A track matched at b
 interpolated; a track that starts at the later detection is also drawn on the frames before it
 (it was probably there, half-turned or blurred); a track that is not matched keeps moving at
 its constant velocity and stays covered until ``keep_frames`` frames after its last detection.
-When a detection continues no track (``explains`` is False: a face appeared, or moved further
+When a detection continues no track (``unexplained``: a face appeared, or moved further
 than the tracks can follow), the anonymizer detects on the frames in between too rather than
 guess. At a cut (``cut``) all tracks end: the anonymizer detects on both sides of it, so no cover is
 dragged from a face of one shot to a face of the next.
@@ -30,6 +30,7 @@ class _Track:
     box: np.ndarray  # x1 y1 x2 y2 at the last detection frame it was matched, moved on when unmatched
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # per frame
     last_seen: int = 0
+    moving: bool = False  # whether a velocity was measured yet
 
 
 class CoverTracker:
@@ -46,12 +47,12 @@ class CoverTracker:
         """The shot changed: no face of the last shot is where it was, so its covers end here."""
         self._tracks = []
 
-    def explains(self, frame: int, detections: np.ndarray) -> bool:
-        """Whether every face detected on ``frame`` continues a track (nothing new, nothing that
-        jumped further than the tracks can follow), so interpolating the frames before is safe."""
+    def unexplained(self, frame: int, detections: np.ndarray) -> np.ndarray:
+        """The faces detected on ``frame`` that continue no track (new, or jumped further than the
+        tracks can follow); when there are none, interpolating the frames before is safe."""
         predicted = [t.box + t.velocity * (frame - self._frame) for t in self._tracks]
         matched = {m for m in _associate(predicted, detections, self.min_iou) if m is not None}
-        return len(matched) == len(detections)
+        return detections[[i for i in range(len(detections)) if i not in matched]]
 
     def advance(self, frame: int, detections: np.ndarray) -> list[list[np.ndarray]]:
         """Take the boxes (rows x1 y1 x2 y2) detected on ``frame``; return the covers of every
@@ -71,7 +72,10 @@ class CoverTracker:
                 end = detections[detection, :4].astype(np.float64)
                 matched_detections.add(detection)
                 measured = (end - start) / gap
-                track.velocity = self.smoothing * track.velocity + (1 - self.smoothing) * measured
+                # the first measured velocity is taken as it is: there is nothing yet to smooth it with
+                weight = self.smoothing if track.moving else 0.0
+                track.velocity = weight * track.velocity + (1 - weight) * measured
+                track.moving = True
                 track.last_seen = frame
                 for step in range(1, gap + 1):
                     covers[step - 1].append(start + (end - start) * step / gap)
