@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from discreet.errors import ValidationError
-from discreet.imaging import DecodedImage, ImageInput, decode
+from discreet.imaging import ImageInput, decode
 from discreet.pipeline import Scanner
 from discreet.schema import Box, ScanResult
 from discreet.settings import ImageLimits
@@ -73,17 +73,20 @@ def anonymize(
     for item in [*(result.codes or []), *(result.text or [])]:
         _cover(pixels, item.box, scale, method, ellipse=False)
         regions += 1
+    fmt = decoded.format if decoded.format != "MPO" else "JPEG"
+    data = encode(pixels, fmt)
     faces = result.faces or []
     face_scanner = Scanner(["faces"], preset=preset, face_min_score=min_score, threads=threads, limits=limits)
     for _ in range(FACE_PASSES):
+        if not faces:
+            break
         for face in faces:
             _cover(pixels, face.box, scale, method, ellipse=True)
         regions += len(faces)
-        if not faces:
-            break
-        faces = face_scanner.scan(DecodedImage(pixels, decoded.format)).faces or []
-    fmt = decoded.format if decoded.format != "MPO" else "JPEG"
-    return AnonymizedImage(encode(pixels, fmt), fmt, decoded.mime_type, regions, result)
+        data = encode(pixels, fmt)
+        # Check the image the caller receives: compression can make a covered head read as a face again.
+        faces = face_scanner.scan(data).faces or []
+    return AnonymizedImage(data, fmt, decoded.mime_type, regions, result)
 
 
 def encode(pixels: np.ndarray, fmt: str) -> bytes:
