@@ -239,7 +239,7 @@ def fuzz(target: str, runs: int, seed: int, crash_dir: Path, max_len: int = 6553
         child = subprocess.run(
             [sys.executable, __file__, "--child", "--target", target, "--runs", str(runs), "--seed", str(seed),
              "--crash-dir", str(crash_dir), "--corpus", str(corpus), "--max-len", str(max_len)],
-            capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+            capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=False,
         )
         corpus_size = len(list(corpus.iterdir()))
     log = child.stderr

@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("DISCREET_DATA", REPO.parent / "shared" / "data"))
 PHOTO = DATA / "dlib-faces" / "2008_002470.jpg"
 sys.path.insert(0, str(REPO / "tests"))
-from live_server import live_server  # noqa: E402 - the one way the project starts a real server
+from live_server import live_server  # the one way the project starts a real server
 
 CAPACITY_SECONDS = 15
 MEMORY_BOUND_MB = 1500  # the bound stated in the README: what a 2-core box may give the server

@@ -9,6 +9,7 @@ import re
 import socket
 import threading
 from pathlib import Path
+from typing import Self
 
 import httpx
 import psutil
@@ -30,7 +31,7 @@ LASTING_GROWTH_MB = 600
 
 def _documented() -> dict[str, str]:
     """input -> error code, from the table in docs/hostile-inputs.md."""
-    rows = re.findall(r"^\| (.+?) \| `?([a-z_]+|scanned)`? \|", (REPO / "docs" / "hostile-inputs.md").read_text(), re.M)
+    rows = re.findall(r"^\| (.+?) \| `?([a-z_]+|scanned)`? \|", (REPO / "docs" / "hostile-inputs.md").read_text(), re.MULTILINE)
     return {name: code for name, code in rows}
 
 
@@ -66,7 +67,7 @@ class RssSampler:
         while not self._stop.wait(0.02):
             self.peak = max(self.peak, self.process.memory_info().rss)
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
