@@ -12,7 +12,7 @@ from service_support import settings as service_settings
 
 from discreet.service.app import create_app
 
-EXAMPLES_PER_OPERATION = 25  # bounded so the whole run stays near a minute on a busy machine
+EXAMPLES_PER_OPERATION = 100  # bounded so the whole run stays near a minute on a busy machine
 
 # Built at import because schemathesis parametrizes from the schema; its lifespan (store, workers)
 # starts on the first request and ends at exit. Generated URLs must fail fast: there is no network.
