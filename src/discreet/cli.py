@@ -367,8 +367,8 @@ def eval_attributes(
     for name, value in report.items():
         if isinstance(value, dict) and "accuracy" in value:
             console.print(
-                f"  {name}: accuracy {value['accuracy']:.4f}, balanced {value['balanced_accuracy']:.4f} "
-                f"(n={value['n']}, {value['positives']} positive)"
+                f"  {name}: accuracy {value['accuracy']:.4f}, balanced {value['balanced_accuracy']:.4f}, "
+                f"AUC {value['auc']} (n={value['n']}, {value['positives']} positive)"
             )
         elif isinstance(value, dict):
             console.print(f"  {name} (left out of accuracy): called mask {value['called_mask']} (n={value['n']})")

@@ -70,16 +70,17 @@ def _predicted(face: Face, label: str) -> float:
 
 class _Tally:
     def __init__(self) -> None:
-        self.pairs: dict[str, list[tuple[bool, bool]]] = {}
+        self.pairs: dict[str, list[tuple[bool, float]]] = {}
         self.angle_errors: dict[str, list[float]] = {}
 
     def add(self, label: str, truth: float, probability: float) -> None:
-        self.pairs.setdefault(label, []).append((truth > 0.5, probability >= THRESHOLD))
+        self.pairs.setdefault(label, []).append((truth > 0.5, probability))
 
     def report(self) -> dict:
         out: dict = {}
         for label, pairs in self.pairs.items():
-            truth, guess = (np.array(v) for v in zip(*pairs))
+            truth, probability = (np.array(v) for v in zip(*pairs))
+            guess = probability >= THRESHOLD
             recalls = [
                 float(np.mean(guess[truth == side] == side))
                 for side in (True, False)
@@ -90,10 +91,21 @@ class _Tally:
                 "n": len(pairs),
                 "positives": int(truth.sum()),
                 "balanced_accuracy": round(float(np.mean(recalls)), 4),
+                "auc": _auc(truth, probability),
             }
         for angle, errors in self.angle_errors.items():
             out[f"head_pose_{angle}_mae"] = round(float(np.mean(errors)), 2)
         return out
+
+
+def _auc(truth: np.ndarray, probability: np.ndarray) -> float | None:
+    """ROC AUC: how often a positive scores above a negative (ties count half); None with one class."""
+    positives, negatives = probability[truth], probability[~truth]
+    if not len(positives) or not len(negatives):
+        return None
+    above = (positives[:, None] > negatives[None, :]).mean()
+    ties = (positives[:, None] == negatives[None, :]).mean()
+    return round(float(above + ties / 2), 4)
 
 
 def evaluate_attributes(

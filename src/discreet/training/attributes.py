@@ -52,7 +52,7 @@ class FaceAttributeNet(nn.Module):
         # CPU cores; the extra layers work at 8 px and below, where they cost little.
         widths = (16, 32, 48, 64, 96)
         layers = [_block(3, widths[0], 2), _block(widths[0], widths[1], 2)]
-        for inputs, outputs in itertools.pairwise(widths):
+        for inputs, outputs in itertools.pairwise(widths[1:]):
             layers += [_block(inputs, outputs, 2), _block(outputs, outputs, 1)]
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2))
         self.binary = nn.Linear(widths[-1], len(FACE_BINARY_HEADS))
