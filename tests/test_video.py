@@ -81,6 +81,14 @@ def test_output_keeps_frames_duration_rate_and_audio(clip: FilmedVideo, anonymiz
     assert audio_out == audio_in
 
 
+def test_audio_a_container_cannot_hold_is_a_clear_error(clip: FilmedVideo, tmp_path: Path) -> None:
+    target = tmp_path / "out.webm"  # WebM holds Opus or Vorbis, not the clip's AAC
+    with pytest.raises(VideoError) as error:
+        anonymize_video(clip.path, target)
+    assert error.value.code == "audio_not_supported_by_container"
+    assert not target.exists()
+
+
 def test_a_face_missed_between_detections_stays_covered() -> None:
     tracker = CoverTracker(keep_frames=6)
     moving = lambda frame: np.array([[100 + 4 * frame, 50, 140 + 4 * frame, 100]], dtype=float)

@@ -20,6 +20,7 @@ from discreet.anonymize import ANONYMIZE_MIN_SCORE, METHODS, Method, _cover
 from discreet.errors import ValidationError
 from discreet.schema import Box
 from discreet.video.container import (
+    VideoError,
     VideoInfo,
     VideoInput,
     VideoLimits,
@@ -98,7 +99,7 @@ def anonymize_video(
         try:
             video_out = _video_stream(output, Path(target).suffix.lower().lstrip("."), stream, info)
             audio_in = container.streams.audio[0] if container.streams.audio else None
-            audio_out = output.add_stream_from_template(audio_in) if audio_in is not None else None
+            audio_out = _audio_stream(output, audio_in, target) if audio_in is not None else None
             pending: list[av.VideoFrame] = []
             previous: np.ndarray | None = None
             last_difference = 0.0
@@ -146,8 +147,11 @@ def anonymize_video(
             if pending:
                 flush()
             output.mux(video_out.encode(None))
-        finally:
+        except BaseException:
             output.close()
+            Path(target).unlink(missing_ok=True)  # never leave half a video behind
+            raise
+        output.close()
     return AnonymizedVideo(video=info, **counts)
 
 
@@ -165,6 +169,15 @@ def _whole_face(row: np.ndarray, width: int, height: int) -> tuple[float, float,
     if y2 >= height - 1:
         y2 = max(y2, y1 + side)
     return x1, y1, x2, y2
+
+
+def _audio_stream(output: Any, audio_in: Any, target: str | Path) -> Any:
+    """A stream the input's audio packets are copied into, as they are (never re-encoded)."""
+    try:
+        return output.add_stream_from_template(audio_in)
+    except ValueError as exc:
+        raise VideoError(f"{Path(target).suffix} files cannot hold the input's '{audio_in.codec_context.name}' "
+                         "audio as it is; write .mp4 or .mkv", code="audio_not_supported_by_container") from exc
 
 
 def _thumbnail(frame: av.VideoFrame) -> np.ndarray:

@@ -40,6 +40,7 @@ VIDEO_ERROR_CODES = {
     "unsupported_codec": "a video stream whose codec the bundled FFmpeg cannot decode",
     "video_too_long": "longer than the duration limit",
     "video_too_large": "over the byte limit, or frames over the pixel limit",
+    "audio_not_supported_by_container": "the output's container cannot hold the input's audio codec as it is",
 }
 
 
