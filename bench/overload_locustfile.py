@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 from pathlib import Path
 
+import gevent
 from locust import HttpUser, constant_throughput, task
 
 PHOTO = base64.b64encode(Path(os.environ["OVERLOAD_PHOTO"]).read_bytes()).decode()
@@ -23,6 +25,9 @@ class Scanner(HttpUser):
 
     def on_start(self) -> None:
         self.client.headers["Authorization"] = f"Bearer {os.environ['OVERLOAD_KEY']}"
+        # Users all started at once would send in waves (a burst every period, idle between), which
+        # starves the server between bursts; a random phase spreads their requests over the period.
+        gevent.sleep(random.uniform(0, 1 / RATE_PER_USER))
 
     @task
     def scan(self) -> None:
