@@ -98,7 +98,8 @@ def _check(container: av.container.InputContainer, limits: VideoLimits) -> tuple
         raise VideoError("the file has no video stream", code="no_video_stream")
     stream = container.streams.video[0]
     if stream.codec_context is None or not stream.codec_context.codec.is_decoder:
-        raise VideoError(f"the video codec '{stream.codec.name}' is not supported", code="unsupported_codec")
+        # A stream FFmpeg has no decoder for has no codec object to name either.
+        raise VideoError("the video stream's codec is not supported", code="unsupported_codec")
     width, height = stream.codec_context.width, stream.codec_context.height
     if width <= 0 or height <= 0:
         raise VideoError("the video stream declares no frame size", code="video_unreadable")
