@@ -32,6 +32,8 @@ ANONYMIZE_PRESET = "accurate"
 ANONYMIZE_MIN_SCORE = 0.3
 #: Detection passes at most; a pass that finds nothing ends the loop, so most images take two.
 FACE_PASSES = 3
+#: the smallest cover, in pixels a side
+_MIN_COVER_SIDE = 24
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,10 @@ def encode(pixels: np.ndarray, fmt: str) -> bytes:
 def _cover(pixels: np.ndarray, box: Box, scale: float, method: str, *, ellipse: bool) -> None:
     height, width = pixels.shape[:2]
     cx, cy = (box.x1 + box.x2) / 2, (box.y1 + box.y2) / 2
-    half_w, half_h = box.width * scale / 2, box.height * scale / 2
+    # Tiny faces get a cover of at least _MIN_COVER_SIDE: a blurred 8 px face still reads as a face
+    # to a detector that enlarges the image, a blurred 24 px patch of it does not.
+    half_w = max(box.width * scale, _MIN_COVER_SIDE) / 2
+    half_h = max(box.height * scale, _MIN_COVER_SIDE) / 2
     x1, y1 = max(0, int(cx - half_w)), max(0, int(cy - half_h))
     x2, y2 = min(width, int(np.ceil(cx + half_w))), min(height, int(np.ceil(cy + half_h)))
     if x2 <= x1 or y2 <= y1:
@@ -134,6 +139,6 @@ def _covered(patch: np.ndarray, method: str) -> np.ndarray:
         factor = _BLUR_SIDE / max(w, h)
         small = cv2.resize(patch, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
         return cv2.resize(_covered(small, method), (w, h), interpolation=cv2.INTER_LINEAR)
-    # A kernel of a third of the region's size leaves no facial structure at any face size.
+    # A kernel of half the region's size leaves no facial structure at any face size.
     kernel = max(3, (max(w, h) // 2) | 1)
     return cv2.GaussianBlur(cv2.blur(patch, (kernel, kernel)), (kernel, kernel), 0)
