@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -313,6 +314,16 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key's id, as `di
     stderr.print(f"revoked {key_id}")
 
 
+def _evaluate(label: str, run: Callable[[Callable[[int, int], None]], dict[str, Any]]) -> dict[str, Any]:
+    """Run one scorer under the progress bar; ``run`` gets the callback to report (done, total) with."""
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task(label, total=None, rate="")
+            return run(lambda done, total: bar.update(task, completed=done, total=total))
+    except DiscreetError as error:
+        raise _fail(error) from None
+
+
 @eval_app.command("faces")
 def eval_faces(
     data: Annotated[Path, typer.Option(help="a VOC pack: annotations/*.xml and images/")],
@@ -323,14 +334,7 @@ def eval_faces(
     """AP at IoU 0.5 (VOC all-point) and the median milliseconds an image, on one thread."""
     from discreet.evaluation.faces import evaluate_faces
 
-    try:
-        with progress_bar() as bar:
-            task = bar.add_task(f"faces ({preset})", total=None, rate="")
-            report = evaluate_faces(
-                data, preset, limit=limit, on_image=lambda done, total: bar.update(task, completed=done, total=total)
-            )
-    except DiscreetError as error:
-        raise _fail(error) from None
+    report = _evaluate(f"faces ({preset})", lambda progress: evaluate_faces(data, preset, limit=limit, on_image=progress))
     if as_json:
         print(json.dumps(report))
     else:
@@ -351,14 +355,9 @@ def eval_attributes(
     """Accuracy of each face attribute the pack labels, head-pose MAE in degrees on GENKI."""
     from discreet.evaluation.attributes import evaluate_attributes
 
-    try:
-        with progress_bar() as bar:
-            task = bar.add_task(f"attributes ({split})", total=None, rate="")
-            report = evaluate_attributes(
-                data, crop, split, limit=limit, on_image=lambda done, total: bar.update(task, completed=done, total=total)
-            )
-    except DiscreetError as error:
-        raise _fail(error) from None
+    report = _evaluate(
+        f"attributes ({split})", lambda progress: evaluate_attributes(data, crop, split, limit=limit, on_image=progress)
+    )
     if as_json:
         print(json.dumps(report))
         return
@@ -387,9 +386,7 @@ def eval_qr(
     """Exact payloads read, images with a false code, and the median milliseconds an image, on one thread."""
     from discreet.evaluation.qr import evaluate_qr
 
-    with progress_bar() as bar:
-        task = bar.add_task("codes", total=None, rate="")
-        report = evaluate_qr(data, on_image=lambda done, total: bar.update(task, completed=done, total=total))
+    report = _evaluate("codes", lambda progress: evaluate_qr(data, on_image=progress))
     if as_json:
         print(json.dumps(report))
     else:
@@ -409,11 +406,7 @@ def eval_text(
     """Lines found and speed of the text scene on one thread (no pack here has transcriptions)."""
     from discreet.evaluation.text import evaluate_text
 
-    with progress_bar() as bar:
-        task = bar.add_task("text", total=None, rate="")
-        report = evaluate_text(
-            data, limit_per_folder=limit, on_image=lambda done, total: bar.update(task, completed=done, total=total)
-        )
+    report = _evaluate("text", lambda progress: evaluate_text(data, limit_per_folder=limit, on_image=progress))
     if as_json:
         print(json.dumps(report))
     else:
@@ -435,11 +428,9 @@ def eval_nudity(
     from discreet.evaluation.nudity import evaluate_nudity_false_positives
 
     try:
-        with progress_bar() as bar:
-            task = bar.add_task("nudity", total=None, rate="")
-            report = evaluate_nudity_false_positives(
-                data, limit_per_folder=limit, on_image=lambda done, total: bar.update(task, completed=done, total=total)
-            )
+        report = _evaluate(
+            "nudity", lambda progress: evaluate_nudity_false_positives(data, limit_per_folder=limit, on_image=progress)
+        )
     except ImportError as exc:
         raise _fail(SceneUnavailableError(f"pip install 'discreet[nudity]' ({exc})")) from None
     if as_json:
@@ -462,11 +453,9 @@ def eval_anonymize(
     """Ground-truth faces the accurate detector still finds after anonymization (target: 0)."""
     from discreet.evaluation.faces import evaluate_anonymization
 
-    with progress_bar() as bar:
-        task = bar.add_task(f"anonymize ({method})", total=None, rate="")
-        report = evaluate_anonymization(
-            data, method, limit=limit, on_image=lambda done, total: bar.update(task, completed=done, total=total)
-        )
+    report = _evaluate(
+        f"anonymize ({method})", lambda progress: evaluate_anonymization(data, method, limit=limit, on_image=progress)
+    )
     if as_json:
         print(json.dumps(report))
     else:
