@@ -44,24 +44,24 @@ class PayloadTooLarge(DiscreetError):
     http_status = 413
 
 
-class RateLimited(DiscreetError):
-    code = "rate_limited"
-    http_status = 429
+class RetryLater(DiscreetError):
+    """An error the same request may clear later; the answer carries ``Retry-After``."""
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
 
-class QueueUnavailable(DiscreetError):
+class RateLimited(RetryLater):
+    code = "rate_limited"
+    http_status = 429
+
+
+class QueueUnavailable(RetryLater):
     """The broker (Redis) cannot take tasks now; nothing was queued, the same request may be sent again."""
 
     code = "queue_unavailable"
     http_status = 503
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class FetchError(DiscreetError):
@@ -120,8 +120,7 @@ def new_request_id(incoming: str | None) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DiscreetError)
     async def _discreet(_request: Request, exc: DiscreetError) -> JSONResponse:
-        retry_after = getattr(exc, "retry_after", None)
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RetryLater) else None
         return error_response(exc.http_status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
