@@ -2,39 +2,24 @@
 
 from __future__ import annotations
 
-import secrets
+import sys
+from pathlib import Path
 
 import pytest
 from service_support import b64, client, face_image, wait_for_task
 
-psycopg = pytest.importorskip("psycopg")
-
-ADMIN_DATABASE = "test"
-
-
-def _admin_connection():
-    reasons = []
-    for user in ("postgres", "root"):
-        try:
-            return user, psycopg.connect(host="127.0.0.1", port=5432, user=user, dbname=ADMIN_DATABASE,
-                                         autocommit=True, connect_timeout=3)
-        except psycopg.OperationalError as exc:
-            reasons.append(f"{user}: {str(exc).strip()}")
-    message = "PostgreSQL at 127.0.0.1:5432 is unreachable: " + " | ".join(reasons)
-    print(message)
-    pytest.skip(message)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from cluster import postgres_database  # noqa: E402  (the one fresh-database helper, shared with the cluster tests)
 
 
 @pytest.fixture
 def postgres_url():
-    user, admin = _admin_connection()
-    name = f"discreet_test_{secrets.token_hex(4)}"
-    admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql+psycopg://{user}@127.0.0.1:5432/{name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+        with postgres_database() as url:
+            yield url
+    except ConnectionError as exc:  # raised only while connecting: pytest does not throw test failures into fixtures
+        print(exc)
+        pytest.skip(str(exc))
 
 
 def test_service_on_postgresql(tmp_path, data_dir, postgres_url):
