@@ -9,7 +9,7 @@ import pytest
 from service_support import b64, client, face_image, wait_for_task
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from cluster import postgres_database  # noqa: E402  (the one fresh-database helper, shared with the cluster tests)
+from cluster import postgres_database  # the one fresh-database helper, shared with the cluster tests
 
 
 @pytest.fixture
