@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from discreet.schema import Box, Landmarks
+from discreet.schema import Box, Landmarks, Point
 
 #: side of the square face crop, in pixels
 FACE_SIZE = 64
@@ -39,9 +39,39 @@ def square_crop(pixels: np.ndarray, cx: float, cy: float, side: float, size: int
     return cv2.resize(region, (size, size), interpolation=interpolation)
 
 
-def face_crop(pixels: np.ndarray, box: Box) -> np.ndarray:
-    side = max(box.width, box.height) * FACE_MARGIN
-    return square_crop(pixels, (box.x1 + box.x2) / 2, (box.y1 + box.y2) / 2, side, FACE_SIZE)
+def face_square(box: Box) -> tuple[float, float, float]:
+    """Centre x, centre y and side (pixels) of the square a face crop is cut from."""
+    return (box.x1 + box.x2) / 2, (box.y1 + box.y2) / 2, max(box.width, box.height) * FACE_MARGIN
+
+
+def face_crop(pixels: np.ndarray, box: Box, size: int = FACE_SIZE) -> np.ndarray:
+    return square_crop(pixels, *face_square(box), size)
+
+
+#: where the five landmarks of a frontal face sit in its box (fractions of width and height): the
+#: stand-in for an image that is one face but where the detector finds none
+_FRONTAL_LANDMARKS = ((0.33, 0.38), (0.67, 0.38), (0.5, 0.55), (0.37, 0.75), (0.63, 0.75))
+
+
+def frontal_landmarks(box: Box) -> Landmarks:
+    points = [Point(x=box.x1 + fx * box.width, y=box.y1 + fy * box.height) for fx, fy in _FRONTAL_LANDMARKS]
+    return Landmarks(
+        left_eye=points[0], right_eye=points[1], nose=points[2], mouth_left=points[3], mouth_right=points[4]
+    )
+
+
+def landmarks_in_crop(box: Box, landmarks: Landmarks) -> np.ndarray:
+    """The five landmarks as fractions of the face crop (0 = its left or top edge, 1 = right or bottom),
+    ``[x, y]`` for left eye, right eye, nose, mouth left, mouth right."""
+    cx, cy, side = face_square(box)
+    points = (
+        landmarks.left_eye,
+        landmarks.right_eye,
+        landmarks.nose,
+        landmarks.mouth_left,
+        landmarks.mouth_right,
+    )
+    return np.array([[(p.x - cx) / side + 0.5, (p.y - cy) / side + 0.5] for p in points], np.float32)
 
 
 def eye_crops(pixels: np.ndarray, landmarks: Landmarks) -> list[np.ndarray]:

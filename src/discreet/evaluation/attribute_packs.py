@@ -23,10 +23,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from discreet.analyzers.attribute_crops import frontal_landmarks
 from discreet.analyzers.faces import FaceDetector, _to_face
 from discreet.errors import ValidationError
 from discreet.imaging import IMAGE_SUFFIXES
-from discreet.schema import Box, Face, Landmarks, Point
+from discreet.schema import Box, Face
 
 #: one image in five is held out of training, per pack
 HELDOUT_ONE_IN = 5
@@ -123,11 +124,6 @@ def _read_folders(root: Path) -> list[LabelledImage]:
     return items
 
 
-#: where the five landmarks of a frontal face sit in its box (fractions of width and height),
-#: used for an image that is one face crop but where the detector finds none
-_FRONTAL_LANDMARKS = ((0.33, 0.38), (0.67, 0.38), (0.5, 0.55), (0.37, 0.75), (0.63, 0.75))
-
-
 def find_face_in_crop(detector: FaceDetector, pixels: np.ndarray) -> Face | None:
     """The face of an image that is one face crop, framed as the detector frames faces in a photo.
 
@@ -150,15 +146,5 @@ def find_face_in_crop(detector: FaceDetector, pixels: np.ndarray) -> Face | None
 def whole_image_face(pixels: np.ndarray) -> Face:
     """The whole image as the face box, with frontal landmarks: the fallback for a face crop."""
     height, width = pixels.shape[:2]
-    points = [Point(x=fx * width, y=fy * height) for fx, fy in _FRONTAL_LANDMARKS]
-    return Face(
-        box=Box(x1=0, y1=0, x2=width, y2=height),
-        score=0.0,
-        landmarks=Landmarks(
-            left_eye=points[0],
-            right_eye=points[1],
-            nose=points[2],
-            mouth_left=points[3],
-            mouth_right=points[4],
-        ),
-    )
+    box = Box(x1=0, y1=0, x2=width, y2=height)
+    return Face(box=box, score=0.0, landmarks=frontal_landmarks(box))
