@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from discreet.analyzers.attribute_crops import EYE_SIZE, whole_image_crop
+from discreet.analyzers.attribute_crops import EYE_SIZE, face_crop, landmarks_in_crop, whole_image_crop
 from discreet.analyzers.attributes import AttributeModel
 from discreet.analyzers.faces import FaceDetector
 from discreet.cli import app
@@ -76,26 +76,26 @@ def test_artifacts_ship_inside_the_package_and_stay_small(model):
 @pytest.mark.parametrize(
     ("pack", "attribute", "least"),
     [
-        ("genki4k", "smile", 0.8),
-        ("celeba", "smile", 0.8),
-        ("celeba", "mouth_open", 0.8),
+        ("genki4k", "smile", 0.85),
+        ("celeba", "smile", 0.85),
+        ("celeba", "mouth_open", 0.85),
+        ("celeba", "eyeglasses", 0.85),
         ("masks", "mask", 0.9),
     ],
 )
 def test_attribute_is_right_on_most_heldout_faces(model, detector, data_dir, pack, attribute, least):
+    # As many faces with the attribute as without, so a model that always says one thing scores 0.5.
     assert _share_right(model, detector, data_dir, pack, attribute) >= least
 
 
-def test_eyeglasses_score_higher_on_faces_with_glasses(model, detector, data_dir):
-    # Glasses are rare in CelebA (7%), so at the 0.5 threshold many are missed (see the model card);
-    # the probability still ranks faces with glasses above faces without.
-    scores = {}
+def test_blurry_faces_score_lower_sharpness(model, detector, data_dir):
+    sharpness = {}
     for value in (1.0, 0.0):
-        scores[value] = [
-            _annotated(model, detector, item.path, ["eyeglasses"]).attributes.eyeglasses.probability
-            for item in _heldout(data_dir, "celeba", "eyeglasses", value)
+        sharpness[value] = [
+            _annotated(model, detector, item.path, ["quality"]).attributes.quality.sharpness
+            for item in _heldout(data_dir, "celeba", "blurry", value)
         ]
-    ranked_right = np.mean([a > b for a in scores[1.0] for b in scores[0.0]])
+    ranked_right = np.mean([a < b for a in sharpness[1.0] for b in sharpness[0.0]])
     assert ranked_right >= 0.75
 
 
@@ -125,7 +125,48 @@ def test_head_pose_follows_genki_labels(model, detector, data_dir):
         errors.append(abs(pose.yaw - item.labels["yaw"]))
         signs.append(np.sign(pose.yaw) == np.sign(item.labels["yaw"]))
     assert np.mean(signs) >= 0.8
-    assert np.median(errors) < 20  # large turns are underestimated (model card)
+    assert np.median(errors) < 12  # these are the larger turns, which are underestimated (model card)
+
+
+def test_roll_grows_when_the_picture_is_turned_clockwise(model, detector, data_dir):
+    # The documented convention: roll > 0 when the head leans clockwise in the image.
+    items = [i for i in read_labelled(data_dir / "celeba") if is_heldout(i.key)][:8]
+    changes = []
+    for item in items:
+        pixels = decode(item.path).pixels
+        height, width = pixels.shape[:2]
+        # cv2 turns counter-clockwise for a positive angle
+        turn = cv2.getRotationMatrix2D((width / 2, height / 2), -20, 1.0)
+        turned = cv2.warpAffine(pixels, turn, (width, height), borderMode=cv2.BORDER_REPLICATE)
+        rolls = []
+        for image in (pixels, turned):
+            face = find_face_in_crop(detector, image) or whole_image_face(image)
+            rolls.append(model.annotate(decode(image), [face], ["head_pose"])[0].attributes.head_pose.roll)
+        changes.append(rolls[1] - rolls[0])
+    assert 10 < np.median(changes) < 30
+
+
+def test_a_mirrored_crop_gets_the_same_answers_with_yaw_and_roll_negated(model, detector, data_dir):
+    # The shipped model averages each crop with its mirror image, so this holds to rounding.
+    item = _heldout(data_dir, "genki4k", "smile", 1.0, 1)[0]
+    pixels = decode(item.path).pixels
+    face = find_face_in_crop(detector, pixels) or whole_image_face(pixels)
+    crop = face_crop(pixels, face.box)
+    points = landmarks_in_crop(face.box, face.landmarks)
+    mirrored_points = points[[1, 0, 2, 4, 3]] * [-1, 1] + [1, 0]
+    (plain,) = model.faces.scores(crop[None], points[None])
+    (mirrored,) = model.faces.scores(np.ascontiguousarray(crop[:, ::-1])[None], mirrored_points[None])
+    for name, value in plain.items():
+        expected = -value if name in ("yaw", "roll") else value
+        assert mirrored[name] == pytest.approx(expected, abs=1e-3), name
+
+
+def test_an_image_that_is_one_face_can_be_scored_on_its_own(model, data_dir):
+    # Model.predict: no detector, the image is the face box and the landmarks are a frontal face's.
+    items = _heldout(data_dir, "masks", "mask", 1.0, 4) + _heldout(data_dir, "masks", "mask", 0.0, 4)
+    scores = model.faces.predict([decode(item.path).pixels for item in items])
+    assert {"smile", "mask", "yaw"} <= set(scores[0])
+    assert np.mean([(s["mask"] >= 0.5) == bool(i.labels["mask"]) for s, i in zip(scores, items)]) >= 0.75
 
 
 def test_head_pose_yaw_changes_sign_in_a_mirror(model, detector, data_dir):
@@ -206,3 +247,12 @@ def test_eval_attributes_cli_on_small_subsets(data_dir):
     scenes = runner.invoke(app, ["eval", "attributes", "--data", str(data_dir / "scenes"), "--limit", "4"])
     assert scenes.exit_code == 0, scenes.output
     assert "mask: accuracy" in scenes.stdout
+
+
+def test_asking_only_for_eyes_open_leaves_the_face_model_unloaded(data_dir):
+    model = AttributeModel(threads=1)
+    image = decode(_heldout(data_dir, "celeba", "smile", 1.0, 1)[0].path)
+    face = find_face_in_crop(FaceDetector("default", threads=1), image.pixels)
+    (annotated,) = model.annotate(image, [face], ["eyes_open"])
+    assert annotated.attributes.eyes_open is not None
+    assert not model.faces.loaded and model.eyes.loaded

