@@ -21,6 +21,7 @@ from discreet.analyzers.faces import FaceDetector
 from discreet.cli import app
 from discreet.errors import PolicyError, ValidationError
 from discreet.evaluation.attribute_packs import find_face_in_crop, is_heldout, read_labelled, whole_image_face
+from discreet.evaluation.attributes import evaluate_attributes
 from discreet.imaging import decode
 from discreet.pipeline import Scanner
 from discreet.policy import SUPPORTED_ATTRIBUTES, check_attributes
@@ -256,3 +257,11 @@ def test_asking_only_for_eyes_open_leaves_the_face_model_unloaded(data_dir):
     (annotated,) = model.annotate(image, [face], ["eyes_open"])
     assert annotated.attributes.eyes_open is not None
     assert not model.faces.loaded and model.eyes.loaded
+
+
+def test_mask_on_the_faces_of_heldout_street_photos(data_dir):
+    # Detected faces matched to annotated ones: masked and bare faces in crowds, many small.
+    report = evaluate_attributes(data_dir / "scenes", split="heldout", limit=12)
+    assert report["mask"]["n"] >= 20
+    assert report["mask"]["accuracy"] >= 0.85
+    assert report["mask"]["balanced_accuracy"] >= 0.75

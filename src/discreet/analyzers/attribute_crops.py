@@ -44,8 +44,8 @@ def face_square(box: Box) -> tuple[float, float, float]:
     return (box.x1 + box.x2) / 2, (box.y1 + box.y2) / 2, max(box.width, box.height) * FACE_MARGIN
 
 
-def face_crop(pixels: np.ndarray, box: Box, size: int = FACE_SIZE) -> np.ndarray:
-    return square_crop(pixels, *face_square(box), size)
+def face_crop(pixels: np.ndarray, box: Box) -> np.ndarray:
+    return square_crop(pixels, *face_square(box), FACE_SIZE)
 
 
 #: where the five landmarks of a frontal face sit in its box (fractions of width and height): the
