@@ -1,8 +1,9 @@
 """VOC all-point AP on hand-worked cases."""
 
+import numpy as np
 import pytest
 
-from discreet.evaluation.metrics import average_precision, iou
+from discreet.evaluation.metrics import average_precision, balanced_accuracy, iou
 from discreet.schema import Box
 
 
@@ -35,3 +36,11 @@ def test_duplicates_are_false_positives():
 def test_iou():
     assert iou(_box(0), _box(5)) == pytest.approx(50 / 150)
     assert iou(_box(0), _box(10)) == 0.0
+
+
+def test_balanced_accuracy_is_the_mean_recall_of_each_class():
+    truth = np.array([True, True, True, True, False, False])
+    guess = np.array([True, True, True, False, False, True])
+    assert balanced_accuracy(truth, guess) == pytest.approx((3 / 4 + 1 / 2) / 2)
+    assert balanced_accuracy(truth, np.ones(6, bool)) == pytest.approx(0.5)  # always yes
+    assert balanced_accuracy(truth[:4], truth[:4]) == pytest.approx(1.0)  # one class present

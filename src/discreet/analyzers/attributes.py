@@ -111,12 +111,12 @@ class AttributeModel:
     def annotate(self, image: DecodedImage, faces: list[Face], names: list[str]) -> list[Face]:
         if not faces or not names:
             return faces
-        crops = np.stack([face_crop(image.pixels, face.box) for face in faces])
         if set(names) - {"eyes_open"}:
+            crops = np.stack([face_crop(image.pixels, face.box) for face in faces])
             landmarks = np.stack([landmarks_in_crop(face.box, face.landmarks) for face in faces])
             scores = self.faces.scores(crops, landmarks)
         else:  # the face model is the costlier of the two: skipped when only the eyes are asked about
-            scores = [{}] * len(faces)
+            crops, scores = [None] * len(faces), [{}] * len(faces)
         eyes = self._eyes_open(image, faces) if "eyes_open" in names else [None] * len(faces)
         return [
             face.model_copy(update={"attributes": self._attributes(face, crop, score, eye, names)})
@@ -130,7 +130,11 @@ class AttributeModel:
 
     @staticmethod
     def _attributes(
-        face: Face, crop: np.ndarray, score: dict[str, float], eyes_open: float | None, names: list[str]
+        face: Face,
+        crop: np.ndarray | None,
+        score: dict[str, float],
+        eyes_open: float | None,
+        names: list[str],
     ) -> FaceAttributes:
         values: dict[str, object] = {}
         for name in ("smile", "mouth_open", "eyeglasses", "mask"):

@@ -33,7 +33,7 @@ from discreet.evaluation.attribute_packs import (
     read_labelled,
     whole_image_face,
 )
-from discreet.evaluation.metrics import iou
+from discreet.evaluation.metrics import balanced_accuracy, iou
 from discreet.evaluation.packs import read_voc
 from discreet.imaging import decode
 from discreet.schema import Face
@@ -81,16 +81,11 @@ class _Tally:
         for label, pairs in self.pairs.items():
             truth, probability = (np.array(v) for v in zip(*pairs))
             guess = probability >= THRESHOLD
-            recalls = [
-                float(np.mean(guess[truth == side] == side))
-                for side in (True, False)
-                if (truth == side).any()
-            ]
             out[label] = {
                 "accuracy": round(float(np.mean(truth == guess)), 4),
                 "n": len(pairs),
                 "positives": int(truth.sum()),
-                "balanced_accuracy": round(float(np.mean(recalls)), 4),
+                "balanced_accuracy": round(balanced_accuracy(truth, guess), 4),
                 "auc": _auc(truth, probability),
             }
         for angle, errors in self.angle_errors.items():

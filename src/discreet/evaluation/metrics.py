@@ -1,4 +1,5 @@
-"""Detection metrics: PASCAL VOC all-point interpolated AP, as the VOC devkit (VOC2010+) computes it.
+"""Metrics: PASCAL VOC all-point interpolated AP, as the VOC devkit (VOC2010+) computes it, and the
+balanced accuracy of yes/no answers (shared by ``discreet eval attributes`` and attribute training).
 
 Written here rather than imported: the packages that offer it (object-detection-metrics/podm)
 pull in pandas, matplotlib, scikit-image and an undeclared shapely, and are no longer maintained,
@@ -62,3 +63,12 @@ def iou(a: Box, b: Box) -> float:
         return 0.0
     inter = w * h
     return inter / (a.width * a.height + b.width * b.height - inter)
+
+
+def balanced_accuracy(truth: np.ndarray, guess: np.ndarray) -> float:
+    """The mean of the recall on each class present in ``truth`` (booleans): 0.5 for a guess that is
+    always the same, whatever the share of positives."""
+    recalls = [
+        float(np.mean(guess[truth == side] == side)) for side in (True, False) if (truth == side).any()
+    ]
+    return float(np.mean(recalls))
