@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from discreet.analyzers.attribute_crops import EYE_SIZE, face_crop, landmarks_in_crop, whole_image_crop
-from discreet.analyzers.attributes import AttributeModel
+from discreet.analyzers.attributes import USABLE, AttributeModel
 from discreet.analyzers.faces import FaceDetector
 from discreet.cli import app
 from discreet.errors import PolicyError, ValidationError
@@ -89,7 +89,7 @@ def test_attribute_is_right_on_most_heldout_faces(model, detector, data_dir, pac
     assert _share_right(model, detector, data_dir, pack, attribute) >= least
 
 
-def test_blurry_faces_score_lower_sharpness(model, detector, data_dir):
+def test_blurry_faces_score_lower_sharpness_and_most_are_not_usable(model, detector, data_dir):
     sharpness = {}
     for value in (1.0, 0.0):
         sharpness[value] = [
@@ -98,6 +98,9 @@ def test_blurry_faces_score_lower_sharpness(model, detector, data_dir):
         ]
     ranked_right = np.mean([a < b for a in sharpness[1.0] for b in sharpness[0.0]])
     assert ranked_right >= 0.75
+    # the operating point of quality.usable: most blurry faces fall below it, few sharp ones do
+    assert np.mean(np.array(sharpness[1.0]) < USABLE["sharpness"]) >= 0.5
+    assert np.mean(np.array(sharpness[0.0]) < USABLE["sharpness"]) <= 0.2
 
 
 def test_eye_state_on_heldout_eye_closeups(model, data_dir):
@@ -248,6 +251,12 @@ def test_eval_attributes_cli_on_small_subsets(data_dir):
     scenes = runner.invoke(app, ["eval", "attributes", "--data", str(data_dir / "scenes"), "--limit", "4"])
     assert scenes.exit_code == 0, scenes.output
     assert "mask: accuracy" in scenes.stdout
+
+
+def test_eval_decides_blurry_at_the_usable_sharpness_bar(data_dir):
+    report = evaluate_attributes(data_dir / "celeba", split="heldout", limit=8)
+    assert report["blurry"]["threshold"] == pytest.approx(1 - USABLE["sharpness"])
+    assert report["smile"]["threshold"] == 0.5 and report["blurry"]["n"] == 8
 
 
 def test_asking_only_for_eyes_open_leaves_the_face_model_unloaded(data_dir):

@@ -69,7 +69,7 @@ class FaceQuality(_Strict):
     sharpness: float = Field(ge=0, le=1, description="1 minus the probability that the face is blurry")
     brightness: float = Field(ge=0, le=1, description="mean luma of the face crop")
     face_size: int = Field(ge=0, description="the shorter side of the face box, in pixels")
-    usable: bool = Field(description="sharpness >= 0.5, brightness in [0.15, 0.9] and face_size >= 40")
+    usable: bool = Field(description="sharpness >= 0.8, brightness in [0.15, 0.9] and face_size >= 40")
 
 
 class FaceAttributes(_Strict):

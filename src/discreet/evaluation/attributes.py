@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from discreet.analyzers.attribute_crops import EYE_SIZE, whole_image_crop
-from discreet.analyzers.attributes import THRESHOLD, AttributeModel
+from discreet.analyzers.attributes import THRESHOLD, USABLE, AttributeModel
 from discreet.analyzers.faces import FaceDetector
 from discreet.errors import ValidationError
 from discreet.evaluation.attribute_packs import (
@@ -50,6 +50,9 @@ ASKED_FOR = {
     "yaw": "head_pose",
 }
 POSE_ANGLES = ("yaw", "pitch", "roll")
+#: a pack label -> the probability from which it counts as said yes; blurry is scored as
+#: ``quality.usable`` judges sharpness, other labels at the attributes' own threshold
+DECIDED_AT = {"blurry": 1.0 - USABLE["sharpness"]}
 
 Progress = Callable[[int, int], None]
 
@@ -80,13 +83,15 @@ class _Tally:
         out: dict = {}
         for label, pairs in self.pairs.items():
             truth, probability = (np.array(v) for v in zip(*pairs))
-            guess = probability >= THRESHOLD
+            threshold = DECIDED_AT.get(label, THRESHOLD)
+            guess = probability >= threshold
             out[label] = {
                 "accuracy": round(float(np.mean(truth == guess)), 4),
                 "n": len(pairs),
                 "positives": int(truth.sum()),
                 "balanced_accuracy": round(balanced_accuracy(truth, guess), 4),
                 "auc": _auc(truth, probability),
+                "threshold": round(threshold, 4),
             }
         for angle, errors in self.angle_errors.items():
             out[f"head_pose_{angle}_mae"] = round(float(np.mean(errors)), 2)
