@@ -161,6 +161,10 @@ class Process:
         except FileNotFoundError:
             return []
 
+    def pause(self, paused: bool = True) -> None:
+        """SIGSTOP (or SIGCONT) the process and its pool: nothing it runs can end while paused."""
+        os.killpg(self.popen.pid, signal.SIGSTOP if paused else signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL the process and its pool at once, as when a machine fails."""
         if self.alive():

@@ -62,9 +62,14 @@ def test_two_apis_two_workers_and_a_worker_killed_mid_run(tmp_path, data_dir):
         def doomed_runs_a_task() -> list[str]:
             if cluster.sql("SELECT count(*) FROM tasks WHERE status = 'succeeded'")[0][0] < 20:
                 return []
+            # paused while looking, so a task seen running cannot end before the kill
+            doomed.pause()
             owners = [f":{pid}:" for pid in doomed.children()]
             running = cluster.sql("SELECT id, lease_owner FROM tasks WHERE status = 'running'")
-            return [task_id for task_id, owner in running if any(mark in owner for mark in owners)]
+            held = [task_id for task_id, owner in running if any(mark in owner for mark in owners)]
+            if not held:
+                doomed.pause(False)
+            return held
 
         held = wait_until(doomed_runs_a_task, "the first worker to be running a task", DEADLINE)
         doomed.kill()
