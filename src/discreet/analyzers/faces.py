@@ -18,7 +18,8 @@ from discreet.imaging import DecodedImage
 from discreet.models import Model, new_session
 from discreet.schema import Box, Face, Landmarks, Point
 
-_MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
+#: the detector's input is BGR pixels minus this mean (the attribute model's backbone subtracts it too)
+MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 _STRIDES = (8, 16, 32)
 _ANCHOR_SIZES = ((16, 32), (64, 128), (256, 512))
 _VARIANCE_CENTER, _VARIANCE_SIZE = 0.1, 0.2
@@ -111,7 +112,7 @@ class FaceDetector(Model[list[Face]]):
         resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
         if flip:
             resized = resized[:, ::-1]
-        blob = (resized[:, :, ::-1].astype(np.float32) - _MEAN_BGR).transpose(2, 0, 1)[None]
+        blob = (resized[:, :, ::-1].astype(np.float32) - MEAN_BGR).transpose(2, 0, 1)[None]
         loc, conf, landmarks = self._session.run(None, {"input": np.ascontiguousarray(blob)})
         anchors = _anchors(new_w, new_h)
         scores = conf[0, :, 1]

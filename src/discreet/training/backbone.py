@@ -15,8 +15,8 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-#: the detector's input: BGR pixels minus this mean (``discreet.analyzers.faces``)
-_MEAN_BGR = (104.0, 117.0, 123.0)
+from discreet.analyzers.faces import MEAN_BGR
+
 #: the ONNX node names of the three MobileNet stages kept
 _STAGES = ("/fx/stage1/", "/fx/stage2/", "/fx/stage3/")
 #: channels out of the last stage, and its stride (input pixels a feature cell spans)
@@ -70,7 +70,7 @@ class DetectorBackbone(nn.Module):
             conv.bias.data.copy_(torch.from_numpy(bias.copy()))
             layers += [conv, nn.LeakyReLU(slope, inplace=True)]
         self.layers = nn.Sequential(*layers)
-        self.register_buffer("mean_bgr", torch.tensor(_MEAN_BGR).view(1, 3, 1, 1))
+        self.register_buffer("mean_bgr", torch.from_numpy(MEAN_BGR.copy()).view(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bgr = (x.flip(1) + 1.0) * 127.5 - self.mean_bgr

@@ -1,0 +1,137 @@
+"""The training code of the attribute models (``discreet.training``), checked on a real face crop
+and on drawn crops: the backbone is the detector's, augmentation moves landmarks and pose with the
+pixels, the loss reads only the labels a pack has, and the ONNX export answers as PyTorch does.
+Nothing here trains a model (training is a command, not a test)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+import onnx
+import onnxruntime as ort
+import torch.nn.functional as F
+
+from discreet.analyzers.attribute_crops import FACE_SIZE, face_crop, landmarks_in_crop
+from discreet.analyzers.attributes import to_input
+from discreet.analyzers.faces import MEAN_BGR, FaceDetector
+from discreet.evaluation.attribute_packs import find_face_in_crop, read_labelled
+from discreet.imaging import decode
+from discreet.training.attributes import (
+    FACE_BINARY_HEADS,
+    Augmentation,
+    Averaged,
+    FaceAttributeNet,
+    augment,
+    export,
+    face_loss,
+    mirror_landmarks,
+    positive_weights,
+)
+from discreet.training.backbone import DetectorBackbone
+from discreet.training.crops import LABELS
+
+#: the detector's ONNX node that ends the MobileNet stages the backbone copies
+_LAST_STAGE_OUTPUT = "/fx/stage3/stage3.1/stage3.1.1/stage3.1.1.2/LeakyRelu_output_0"
+
+
+@pytest.fixture(scope="module")
+def face(data_dir) -> tuple[np.ndarray, np.ndarray]:
+    """One real CelebA face crop (uint8, 128 x 128 x 3) and its landmarks as crop fractions."""
+    item = read_labelled(data_dir / "celeba")[0]
+    pixels = decode(item.path).pixels
+    found = find_face_in_crop(FaceDetector("default", threads=1), pixels)
+    assert found is not None
+    return face_crop(pixels, found.box), landmarks_in_crop(found.box, found.landmarks)
+
+
+def _labels(n: int, **known: float) -> torch.Tensor:
+    labels = torch.full((n, len(LABELS)), math.nan)
+    for name, value in known.items():
+        labels[:, LABELS.index(name)] = value
+    return labels
+
+
+def test_backbone_gives_the_detectors_own_features(face):
+    from retinaface.weights import WEIGHTS
+
+    crop, _ = face
+    model = onnx.load_from_string(WEIGHTS)
+    stage_output = onnx.helper.make_tensor_value_info(_LAST_STAGE_OUTPUT, onnx.TensorProto.FLOAT, None)
+    model.graph.output.append(stage_output)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    blob = (crop[:, :, ::-1].astype(np.float32) - MEAN_BGR).transpose(2, 0, 1)[None]
+    (expected,) = session.run([_LAST_STAGE_OUTPUT], {"input": blob})
+
+    with torch.no_grad():
+        features = DetectorBackbone().eval()(torch.from_numpy(to_input(crop[None]))).numpy()
+    assert features.shape == expected.shape == (1, 256, FACE_SIZE // 32, FACE_SIZE // 32)
+    assert np.abs(features - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
+def test_augmentation_moves_landmarks_with_the_pixels_and_roll_with_the_turn():
+    # White dots drawn at five face-like points; after mirroring, zooming, shifting and turning,
+    # each landmark must still sit on a dot, and roll must equal the new tilt of the eye line.
+    n, side = 32, FACE_SIZE
+    points = torch.tensor([[0.35, 0.4], [0.65, 0.4], [0.5, 0.55], [0.4, 0.7], [0.6, 0.7]])
+    ys, xs = torch.meshgrid(torch.arange(side) + 0.5, torch.arange(side) + 0.5, indexing="ij")
+    distance = torch.hypot(xs - points[:, 0, None, None] * side, ys - points[:, 1, None, None] * side)
+    image = torch.where((distance <= 4).any(0), 1.0, -1.0).expand(n, 3, side, side).clone()
+    labels = _labels(n, yaw=10.0, roll=0.0, pitch=0.0)
+    settings = Augmentation(blur_share=0.0, low_resolution_share=0.0)
+
+    generator = torch.Generator().manual_seed(3)
+    x, landmarks, out = augment(image, points.expand(n, 5, 2), labels, generator, settings)
+
+    pixel = (landmarks * side).long().clamp(0, side - 1)
+    on_dot = x[torch.arange(n)[:, None], 0, pixel[..., 1], pixel[..., 0]]
+    assert bool((on_dot > 0).all())
+    flipped = out[:, LABELS.index("yaw")] < 0
+    assert 0 < int(flipped.sum()) < n  # both kinds were drawn
+    eyes = landmarks[:, 1] - landmarks[:, 0]
+    tilt = torch.rad2deg(torch.atan2(eyes[:, 1], eyes[:, 0]))
+    roll = out[:, LABELS.index("roll")]
+    assert float(roll.abs().max()) > 5  # turned for real
+    assert torch.allclose(roll, tilt, atol=0.5)
+
+
+def test_the_loss_reads_only_the_labels_a_sample_has():
+    binary, pose = torch.randn(4, len(FACE_BINARY_HEADS)), torch.randn(4, 3)
+    labels = _labels(4)
+    labels[:2, LABELS.index("smile")] = torch.tensor([1.0, 0.0])
+    weights = torch.ones(len(FACE_BINARY_HEADS))
+    expected = F.binary_cross_entropy_with_logits(binary[:2, 0], labels[:2, LABELS.index("smile")])
+    assert torch.allclose(face_loss(binary, pose, labels, weights), expected)
+
+
+def test_rare_labels_weigh_the_square_root_of_their_rarity():
+    labels = _labels(5, smile=0.0).numpy()
+    labels[0, LABELS.index("smile")] = 1.0
+    weights = positive_weights(labels)
+    assert weights[FACE_BINARY_HEADS.index("smile")] == pytest.approx(2.0)  # sqrt(4 negatives / 1)
+
+
+def test_the_exported_onnx_answers_as_pytorch_does_and_mirrors_agree(face, tmp_path):
+    crop, points = face
+    torch.manual_seed(0)
+    shipped = Averaged([FaceAttributeNet(), FaceAttributeNet()]).eval()
+    crops, landmarks = to_input(crop[None]), points[None].astype(np.float32)
+    path = tmp_path / "face-attributes.onnx"
+    export(shipped, FACE_SIZE, path, ["logits", "pose"], True)
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    logits, pose = session.run(None, {"crops": crops, "landmarks": landmarks})
+    with torch.no_grad():
+        expected = shipped(torch.from_numpy(crops), torch.from_numpy(landmarks))
+    assert np.allclose(logits, expected[0].numpy(), atol=1e-4)
+    assert np.allclose(pose, expected[1].numpy(), atol=1e-4)
+
+    mirrored = mirror_landmarks(torch.from_numpy(landmarks)).numpy()
+    mirror_logits, mirror_pose = session.run(None, {"crops": crops[..., ::-1].copy(), "landmarks": mirrored})
+    assert np.allclose(mirror_logits, logits, atol=1e-4)
+    assert np.allclose(mirror_pose, pose * [-1, 1, -1], atol=1e-4)  # yaw and roll change sign
