@@ -367,7 +367,8 @@ def eval_attributes(
         if isinstance(value, dict) and "accuracy" in value:
             console.print(
                 f"  {name}: accuracy {value['accuracy']:.4f}, balanced {value['balanced_accuracy']:.4f}, "
-                f"AUC {value['auc']} (n={value['n']}, {value['positives']} positive; yes from p >= {value['threshold']})"
+                f"AUC {value['auc']} (n={value['n']}, {value['positives']} positive; "
+                f"yes from p >= {value['threshold']})"
             )
         elif isinstance(value, dict):
             console.print(f"  {name} (left out of accuracy): called mask {value['called_mask']} (n={value['n']})")
