@@ -15,12 +15,18 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from discreet.analyzers.attribute_crops import EYE_SIZE, face_crop, landmarks_in_crop, whole_image_crop
+from discreet.analyzers.attribute_crops import (
+    EYE_SIZE,
+    face_crop,
+    landmarks_in_crop,
+    whole_image_crop,
+    whole_image_face,
+)
 from discreet.analyzers.attributes import USABLE, AttributeModel
 from discreet.analyzers.faces import FaceDetector
 from discreet.cli import app
 from discreet.errors import PolicyError, ValidationError
-from discreet.evaluation.attribute_packs import find_face_in_crop, is_heldout, read_labelled, whole_image_face
+from discreet.evaluation.attribute_packs import find_face_in_crop, is_heldout, read_labelled
 from discreet.evaluation.attributes import evaluate_attributes
 from discreet.imaging import decode
 from discreet.pipeline import Scanner

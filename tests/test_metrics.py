@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from discreet.evaluation.metrics import average_precision, balanced_accuracy, iou
+from discreet.evaluation.metrics import average_precision, balanced_accuracy, iou, match_to_truth
 from discreet.schema import Box
 
 
@@ -44,3 +44,10 @@ def test_balanced_accuracy_is_the_mean_recall_of_each_class():
     assert balanced_accuracy(truth, guess) == pytest.approx((3 / 4 + 1 / 2) / 2)
     assert balanced_accuracy(truth, np.ones(6, bool)) == pytest.approx(0.5)  # always yes
     assert balanced_accuracy(truth[:4], truth[:4]) == pytest.approx(1.0)  # one class present
+
+
+def test_each_found_box_matches_one_annotated_box_at_most():
+    truth, found = [_box(0), _box(1), _box(50)], [_box(0), _box(100)]
+    # the second annotation overlaps the first found box too, but it is taken; the third overlaps nothing
+    assert match_to_truth(truth, found) == [0, None, None]
+    assert match_to_truth(truth, []) == [None, None, None]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from discreet.schema import Box, Landmarks, Point
+from discreet.schema import Box, Face, Landmarks, Point
 
 #: side of the square face crop, in pixels
 FACE_SIZE = 128
@@ -58,6 +58,14 @@ def frontal_landmarks(box: Box) -> Landmarks:
     return Landmarks(
         left_eye=points[0], right_eye=points[1], nose=points[2], mouth_left=points[3], mouth_right=points[4]
     )
+
+
+def whole_image_face(pixels: np.ndarray) -> Face:
+    """The whole image as the face box, with frontal landmarks: how an image that is one face is
+    framed when the detector is not run on it, or finds no face in it."""
+    height, width = pixels.shape[:2]
+    box = Box(x1=0, y1=0, x2=width, y2=height)
+    return Face(box=box, score=0.0, landmarks=frontal_landmarks(box))
 
 
 def landmarks_in_crop(box: Box, landmarks: Landmarks) -> np.ndarray:

@@ -19,10 +19,10 @@ from importlib import resources
 
 import numpy as np
 
-from discreet.analyzers.attribute_crops import eye_crops, face_crop, frontal_landmarks, landmarks_in_crop
+from discreet.analyzers.attribute_crops import eye_crops, face_crop, landmarks_in_crop, whole_image_face
 from discreet.imaging import DecodedImage
 from discreet.models import Model, new_session
-from discreet.schema import BinaryAttribute, Box, Face, FaceAttributes, FaceQuality, HeadPose
+from discreet.schema import BinaryAttribute, Face, FaceAttributes, FaceQuality, HeadPose
 
 #: a yes/no attribute is true when its probability reaches this
 THRESHOLD = 0.5
@@ -63,10 +63,9 @@ class FaceAttributeScores(Model[dict[str, float]]):
 
     def _predict_one(self, image: np.ndarray) -> dict[str, float]:
         """An image that is one face, framed as the detector frames one (landmarks unknown: frontal)."""
-        height, width = image.shape[:2]
-        box = Box(x1=0, y1=0, x2=width, y2=height)
-        landmarks = landmarks_in_crop(box, frontal_landmarks(box))
-        return self.scores(face_crop(image, box)[None], landmarks[None])[0]
+        face = whole_image_face(image)
+        landmarks = landmarks_in_crop(face.box, face.landmarks)
+        return self.scores(face_crop(image, face.box)[None], landmarks[None])[0]
 
     def scores(self, crops: np.ndarray, landmarks: np.ndarray) -> list[dict[str, float]]:
         """``crops``: N face crops (``face_crop``); ``landmarks``: N x 5 x 2 (``landmarks_in_crop``)."""

@@ -23,11 +23,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from discreet.analyzers.attribute_crops import frontal_landmarks
 from discreet.analyzers.faces import FaceDetector, _to_face
 from discreet.errors import ValidationError
 from discreet.imaging import IMAGE_SUFFIXES
-from discreet.schema import Box, Face
+from discreet.schema import Face
 
 #: one image in five is held out of training, per pack
 HELDOUT_ONE_IN = 5
@@ -142,9 +141,3 @@ def find_face_in_crop(detector: FaceDetector, pixels: np.ndarray) -> Face | None
     best[[1, 3, 6, 8, 10, 12, 14]] -= pad_y
     return _to_face(best)
 
-
-def whole_image_face(pixels: np.ndarray) -> Face:
-    """The whole image as the face box, with frontal landmarks: the fallback for a face crop."""
-    height, width = pixels.shape[:2]
-    box = Box(x1=0, y1=0, x2=width, y2=height)
-    return Face(box=box, score=0.0, landmarks=frontal_landmarks(box))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from discreet.analyzers.attribute_crops import EYE_SIZE, whole_image_crop
+from discreet.analyzers.attribute_crops import EYE_SIZE, whole_image_crop, whole_image_face
 from discreet.analyzers.attributes import THRESHOLD, USABLE, AttributeModel
 from discreet.analyzers.faces import FaceDetector
 from discreet.errors import ValidationError
@@ -31,9 +31,8 @@ from discreet.evaluation.attribute_packs import (
     is_heldout,
     pack_kind,
     read_labelled,
-    whole_image_face,
 )
-from discreet.evaluation.metrics import balanced_accuracy, iou
+from discreet.evaluation.metrics import balanced_accuracy, match_to_truth
 from discreet.evaluation.packs import read_voc
 from discreet.imaging import decode
 from discreet.schema import Face
@@ -174,14 +173,11 @@ def _evaluate_scenes(
     for done, image in enumerate(images, start=1):
         decoded = decode(image.path)
         faces = model.annotate(decoded, detector.analyze(decoded), ["mask"])
-        taken: set[int] = set()
-        for truth in image.boxes:
-            overlaps = [0.0 if i in taken else iou(truth.box, f.box) for i, f in enumerate(faces)]
-            if not overlaps or max(overlaps) < 0.5:
+        matches = match_to_truth([truth.box for truth in image.boxes], [face.box for face in faces])
+        for truth, best in zip(image.boxes, matches):
+            if best is None:
                 missed += 1
                 continue
-            best = int(np.argmax(overlaps))
-            taken.add(best)
             probability = faces[best].attributes.mask.probability
             if truth.label == MASK_WORN_INCORRECTLY:
                 incorrectly_worn.append(probability >= THRESHOLD)

@@ -1,5 +1,6 @@
-"""Metrics: PASCAL VOC all-point interpolated AP, as the VOC devkit (VOC2010+) computes it, and the
-balanced accuracy of yes/no answers (shared by ``discreet eval attributes`` and attribute training).
+"""Metrics: PASCAL VOC all-point interpolated AP, as the VOC devkit (VOC2010+) computes it, the
+balanced accuracy of yes/no answers, and the one-to-one matching of found faces to annotated ones
+(each shared by ``discreet eval attributes`` and attribute training).
 
 Written here rather than imported: the packages that offer it (object-detection-metrics/podm)
 pull in pandas, matplotlib, scikit-image and an undeclared shapely, and are no longer maintained,
@@ -72,3 +73,21 @@ def balanced_accuracy(truth: np.ndarray, guess: np.ndarray) -> float:
         float(np.mean(guess[truth == side] == side)) for side in (True, False) if (truth == side).any()
     ]
     return float(np.mean(recalls))
+
+
+def match_to_truth(
+    truth: Sequence[Box], found: Sequence[Box], iou_threshold: float = 0.5
+) -> list[int | None]:
+    """For each ground-truth box in turn, the index of the found box that overlaps it most among those
+    not matched before, when that overlap reaches ``iou_threshold``; otherwise ``None``."""
+    taken: set[int] = set()
+    matches: list[int | None] = []
+    for box in truth:
+        overlaps = [0.0 if i in taken else iou(box, f) for i, f in enumerate(found)]
+        best = int(np.argmax(overlaps)) if overlaps else None
+        if best is None or overlaps[best] < iou_threshold:
+            matches.append(None)
+        else:
+            taken.add(best)
+            matches.append(best)
+    return matches

@@ -2,7 +2,8 @@
 
 Face crops come from the face detector's box, exactly as at inference: a pack image that is one
 face is run through ``find_face_in_crop``; the scenes pack is run through the detector and each
-detected face matched (IoU >= 0.5) to an annotated one takes that annotation's mask state.
+detected face matched to an annotated one (``metrics.match_to_truth``, IoU >= 0.5, as ``discreet
+eval attributes`` matches them) takes that annotation's mask state.
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ from discreet.analyzers.attribute_crops import (
     face_crop,
     landmarks_in_crop,
     whole_image_crop,
+    whole_image_face,
 )
-from discreet.analyzers.faces import FaceDetector, _to_face
+from discreet.analyzers.faces import FaceDetector
 from discreet.evaluation.attribute_packs import (
     MASK_STATES,
     find_face_in_crop,
     is_heldout,
     read_labelled,
-    whole_image_face,
 )
-from discreet.evaluation.metrics import iou
+from discreet.evaluation.metrics import match_to_truth
 from discreet.evaluation.packs import read_voc
 from discreet.imaging import decode
 
@@ -85,15 +86,13 @@ def build_cache(data: Path, cache: Path, pack: str, detector: FaceDetector) -> P
 def _scene_faces(root: Path, detector: FaceDetector):
     crops, landmarks, labels, keys, found = [], [], [], [], []
     for image in read_voc(root):
-        pixels = decode(image.path).pixels
-        detections = [_to_face(row) for row in detector.detect_array(pixels)]
+        decoded = decode(image.path)
+        pixels = decoded.pixels
+        detections = detector.analyze(decoded)
         key = str(image.path.relative_to(root))
-        for truth in image.boxes:
-            if truth.label not in MASK_STATES or not detections:
-                continue
-            overlaps = [iou(truth.box, d.box) for d in detections]
-            best = int(np.argmax(overlaps))
-            if overlaps[best] < 0.5:
+        matches = match_to_truth([truth.box for truth in image.boxes], [face.box for face in detections])
+        for truth, best in zip(image.boxes, matches):
+            if best is None or truth.label not in MASK_STATES:
                 continue
             face = detections[best]
             crops.append(face_crop(pixels, face.box))
