@@ -2,7 +2,7 @@
 
     python bench/attributes_cost.py [--data ../shared/data/scenes] [--limit 60] [--repeat 3]
 
-Faces are detected once beforehand; then ``AttributeModel.annotate`` is timed per image with every
+Faces are detected once beforehand; then ``FaceAttributeAnalyzer.annotate`` is timed per image with every
 supported attribute asked for, and with the face-crop model alone (no eyes_open), and the total is
 divided by the number of faces. The median over ``--repeat`` runs is printed.
 """
@@ -14,7 +14,7 @@ import statistics
 import time
 from pathlib import Path
 
-from discreet.analyzers.attributes import AttributeModel
+from discreet.analyzers.attributes import FaceAttributeAnalyzer
 from discreet.analyzers.faces import FaceDetector
 from discreet.evaluation.packs import read_voc
 from discreet.imaging import decode
@@ -33,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
 
     detector = FaceDetector("default", threads=1)
-    model = AttributeModel(threads=1)
+    model = FaceAttributeAnalyzer(threads=1)
     model.load()
     scenes = []
     for item in read_voc(args.data)[: args.limit]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from discreet.analyzers.attributes import AttributeModel
+from discreet.analyzers.attributes import FaceAttributeAnalyzer
 from discreet.analyzers.faces import FaceDetector
 from discreet.evaluation.attribute_packs import find_face_in_crop, is_heldout, read_labelled
 from discreet.imaging import decode
@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=300)
     args = parser.parse_args()
     detector = FaceDetector("default", threads=1)
-    model = AttributeModel(threads=1)
+    model = FaceAttributeAnalyzer(threads=1)
     for pack in ("celeba", "genki4k"):
         called_open, sizes = [], []
         for item in [i for i in read_labelled(args.data / pack) if is_heldout(i.key)][: args.limit]:

@@ -53,8 +53,7 @@ def _discreet(preset: str) -> DetectFn:
     detector.load()
 
     def detect(pixels: np.ndarray) -> Detections:
-        rows = detector.detect_array(pixels, min_score=EVAL_MIN_SCORE)
-        return [(_box(*r[:4]), float(r[4])) for r in rows]
+        return [(face.box, face.score) for face in detector.detect(pixels, min_score=EVAL_MIN_SCORE)]
 
     return detect
 

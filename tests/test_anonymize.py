@@ -11,7 +11,7 @@ from PIL import Image
 import discreet
 from discreet.analyzers.faces import FaceDetector
 from discreet.errors import ValidationError
-from discreet.evaluation.metrics import iou
+from discreet.geometry import iou
 from discreet.evaluation.packs import read_dlib
 from discreet.imaging import decode
 

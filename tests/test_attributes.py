@@ -22,7 +22,7 @@ from discreet.analyzers.attribute_crops import (
     whole_image_crop,
     whole_image_face,
 )
-from discreet.analyzers.attributes import USABLE, AttributeModel
+from discreet.analyzers.attributes import USABLE, FaceAttributeAnalyzer
 from discreet.analyzers.faces import FaceDetector
 from discreet.cli import app
 from discreet.errors import PolicyError, ValidationError
@@ -37,8 +37,8 @@ SAMPLE = 16  # images per class
 
 
 @pytest.fixture(scope="module")
-def model() -> AttributeModel:
-    return AttributeModel(threads=1)
+def model() -> FaceAttributeAnalyzer:
+    return FaceAttributeAnalyzer(threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def _heldout(data: Path, pack: str, label: str, value: float, count: int = SAMPL
     return items[:count]
 
 
-def _annotated(model: AttributeModel, detector: FaceDetector, path: Path, names: list[str]) -> Face:
+def _annotated(model: FaceAttributeAnalyzer, detector: FaceDetector, path: Path, names: list[str]) -> Face:
     pixels = decode(path).pixels
     face = find_face_in_crop(detector, pixels) or whole_image_face(pixels)
     return model.annotate(decode(pixels), [face], names)[0]
@@ -266,7 +266,7 @@ def test_eval_decides_blurry_at_the_usable_sharpness_bar(data_dir):
 
 
 def test_asking_only_for_eyes_open_leaves_the_face_model_unloaded(data_dir):
-    model = AttributeModel(threads=1)
+    model = FaceAttributeAnalyzer(threads=1)
     image = decode(_heldout(data_dir, "celeba", "smile", 1.0, 1)[0].path)
     face = find_face_in_crop(FaceDetector("default", threads=1), image.pixels)
     (annotated,) = model.annotate(image, [face], ["eyes_open"])

@@ -9,7 +9,7 @@ import discreet
 from discreet.analyzers.faces import PRESETS, FaceDetector
 from discreet.errors import ValidationError
 from discreet.evaluation.faces import evaluate_faces
-from discreet.evaluation.metrics import iou
+from discreet.geometry import iou
 from discreet.evaluation.packs import read_dlib
 
 
@@ -89,4 +89,4 @@ def test_batch_keeps_going_past_a_bad_image(data_dir):
 def test_models_are_loaded_once(data_dir):
     first = discreet.Scanner(["faces"])
     second = discreet.Scanner(["faces"])
-    assert first._analyzers["faces"] is second._analyzers["faces"]
+    assert first.analyzers["faces"] is second.analyzers["faces"]

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from discreet.evaluation.metrics import average_precision, balanced_accuracy, iou, match_to_truth
+from discreet.evaluation.metrics import average_precision, balanced_accuracy, match_to_truth
+from discreet.geometry import iou
 from discreet.schema import Box
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from discreet.errors import SceneUnavailableError
 from discreet.imaging import decode
-from discreet.pipeline import Scanner, _analyzer
+from discreet.pipeline import Scanner, forget_analyzers
 from discreet.schema import Box, NudityCategory, NudityRegion
 
 EXTRA_MISSING = "the nudity extra is not installed: pip install 'discreet[nudity]'"
@@ -20,12 +20,12 @@ EXTRA_MISSING = "the nudity extra is not installed: pip install 'discreet[nudity
 
 def test_without_the_extra_the_scene_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "nudenet", None)  # importing it now raises ImportError
-    _analyzer.cache_clear()
+    forget_analyzers()
     try:
         with pytest.raises(SceneUnavailableError) as caught:
             Scanner(["nudity"])
     finally:
-        _analyzer.cache_clear()
+        forget_analyzers()
     assert caught.value.code == "scene_not_installed"
     assert "pip install 'discreet[nudity]'" in caught.value.message
 

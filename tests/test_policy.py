@@ -11,7 +11,7 @@ import discreet
 from discreet.cli import app
 from discreet.errors import PolicyError, ValidationError
 from discreet.policy import POLICY_NAME, REFUSED_ATTRIBUTES, SUPPORTED_ATTRIBUTES, check_attributes
-from discreet.schema import ScanResult
+from discreet.results import ScanResult
 
 ASKED_BY_THE_ISSUE = ["ethnicity", "race", "skin_tone", "religion", "gender", "age", "emotion", "identity", "beard", "headwear"]
 

@@ -13,7 +13,7 @@ import pytest
 from live_server import live_server
 from service_support import local_server, wait_until
 
-from discreet.schema import ScanResult
+from discreet.results import ScanResult
 
 INPUTS = ["dlib-faces/2008_002470.jpg", "qr/qrcode-1/1.png", "genki4k/files/file0001.jpg",
           "dlib-faces/2008_004176.jpg", "scenes/images/maksssksksss0.jpg"]

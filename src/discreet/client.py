@@ -28,7 +28,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from discreet import errors
 from discreet.errors import DiscreetError
-from discreet.schema import ScanResult
+from discreet.results import ScanResult
 from discreet.service import errors as service_errors
 
 #: An image to scan: a path, raw bytes, or an ``http(s)://`` URL the server fetches itself.

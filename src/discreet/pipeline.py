@@ -2,66 +2,61 @@
 
 The policy is checked here, once, before any image is decoded, so the library, the CLI, the HTTP
 service and the workers all refuse the same way. Analyzers are built once per process and
-reused (``_analyzer`` is cached), so models load once.
+reused (``shared_analyzer``), so models load once.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any
 
+from discreet.analyzers import ATTRIBUTES, SCENES, SceneAnalyzer
 from discreet.errors import DiscreetError, SceneUnavailableError, ValidationError
 from discreet.imaging import DecodedImage, ImageInput, decode
 from discreet.policy import check_attributes
-from discreet.schema import Face, ScanResult
+from discreet.results import ScanResult
+from discreet.schema import Face
 from discreet.settings import ImageLimits, get_settings
 
-
-class Analyzer(Protocol):
-    """Adapts one model's raw output to result types; ``analyze`` returns the scene's field value."""
-
-    def analyze(self, image: DecodedImage) -> Any: ...
-
-
-#: scene name -> "module:class" of its analyzer, and the pip extra when the scene is optional.
-ANALYZERS: dict[str, tuple[str, str | None]] = {
-    "faces": ("discreet.analyzers.faces:FaceDetector", None),
-    "codes": ("discreet.analyzers.codes:CodeReader", None),
-    "text": ("discreet.analyzers.text:TextReader", None),
-    "nudity": ("discreet.analyzers.nudity:NudityDetector", "nudity"),
-}
-
-#: the analyzer that adds attributes to faces (issue: face attributes).
-ATTRIBUTE_ANALYZER = "discreet.analyzers.attributes:AttributeModel"
-
-
-def _import(path: str) -> type:
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
+#: per scene, the options its analyzer is built with (keyword arguments of its constructor)
+SceneOptions = Mapping[str, Mapping[str, Any]]
 
 
 @lru_cache(maxsize=None)
-def _analyzer(path: str, threads: int, options: tuple[tuple[str, Any], ...]) -> Any:
-    return _import(path)(threads=threads, **dict(options))
+def _shared_analyzer(analyzer: type, threads: int, options: tuple[tuple[str, Any], ...]) -> Any:
+    return analyzer(threads=threads, **dict(options))
+
+
+def shared_analyzer(analyzer: type, threads: int, options: Mapping[str, Any] | None = None) -> Any:
+    """The process's one instance of ``analyzer`` built with these options, so models load once."""
+    return _shared_analyzer(analyzer, threads, tuple(sorted((options or {}).items())))
+
+
+def forget_analyzers() -> None:
+    """Drop the shared analyzers (the next scan builds them anew), e.g. after an extra was installed."""
+    _shared_analyzer.cache_clear()
 
 
 def check_scenes(scenes: Iterable[str]) -> list[str]:
     wanted = list(dict.fromkeys(s.strip().lower() for s in scenes if s.strip()))
     if not wanted:
         raise ValidationError("ask for at least one scene", code="no_scene")
-    unknown = [s for s in wanted if s not in ANALYZERS]
+    unknown = [s for s in wanted if s not in SCENES]
     if unknown:
         raise ValidationError(
-            f"unknown scene(s): {', '.join(unknown)}; choose from {', '.join(ANALYZERS)}",
+            f"unknown scene(s): {', '.join(unknown)}; choose from {', '.join(SCENES)}",
             code="unknown_scene",
         )
     return wanted
 
 
 class Scanner:
-    """Scans images for the scenes (and face attributes) chosen at construction."""
+    """Scans images for the scenes (and face attributes) chosen at construction.
+
+    ``options`` gives a scene's analyzer its constructor options; ``preset`` and
+    ``face_min_score`` are the faces scene's (``preset`` defaults to ``DISCREET_FACE_PRESET``).
+    """
 
     def __init__(
         self,
@@ -70,51 +65,54 @@ class Scanner:
         *,
         preset: str | None = None,
         face_min_score: float | None = None,
+        options: SceneOptions | None = None,
         threads: int | None = None,
         limits: ImageLimits | None = None,
     ) -> None:
-        self.attributes = check_attributes(attributes)
+        self.attribute_names = check_attributes(attributes)
         scenes = list(scenes)
-        if self.attributes and "faces" not in [s.strip().lower() for s in scenes]:
+        if self.attribute_names and "faces" not in [s.strip().lower() for s in scenes]:
             scenes.append("faces")  # attributes describe faces, so they need the faces scene
         self.scenes = check_scenes(scenes)
         settings = get_settings()
         self.threads = threads or settings.threads
-        self.preset = preset or settings.face_preset
-        self.face_min_score = face_min_score
         self.limits = limits or ImageLimits()
-        self._analyzers = {scene: self._build(scene) for scene in self.scenes}
-        self._attributes = (
-            _analyzer(ATTRIBUTE_ANALYZER, self.threads, ()) if self.attributes else None
+        options = {scene: dict(values) for scene, values in (options or {}).items()}
+        faces = options.setdefault("faces", {})
+        faces["preset"] = preset or faces.get("preset") or settings.face_preset
+        if face_min_score is not None:
+            faces["min_score"] = face_min_score
+        self.analyzers: dict[str, SceneAnalyzer] = {
+            scene: self._build(scene, options.get(scene, {})) for scene in self.scenes
+        }
+        self.attribute_analyzer = (
+            shared_analyzer(ATTRIBUTES, self.threads) if self.attribute_names else None
         )
 
-    def _build(self, scene: str) -> Analyzer:
-        path, extra = ANALYZERS[scene]
-        options = (("preset", self.preset), ("min_score", self.face_min_score)) if scene == "faces" else ()
+    def _build(self, scene: str, options: Mapping[str, Any]) -> SceneAnalyzer:
+        analyzer = SCENES[scene]
         try:
-            return _analyzer(path, self.threads, options)
+            return shared_analyzer(analyzer, self.threads, options)
         except ImportError as exc:
             raise SceneUnavailableError(
-                f"the '{scene}' scene needs an optional extra: pip install 'discreet[{extra}]' ({exc})"
+                f"the '{scene}' scene needs an optional extra: pip install 'discreet[{analyzer.extra}]' ({exc})"
             ) from exc
 
     def load(self) -> None:
         """Load every model now rather than on the first image."""
-        for analyzer in [*self._analyzers.values(), self._attributes]:
-            if analyzer is not None and hasattr(analyzer, "load"):
+        for analyzer in [*self.analyzers.values(), self.attribute_analyzer]:
+            if analyzer is not None:
                 analyzer.load()
 
     def scan(self, image: ImageInput) -> ScanResult:
-        decoded = decode(image, self.limits)
-        fields: dict[str, Any] = {}
-        for scene, analyzer in self._analyzers.items():
-            fields[scene] = analyzer.analyze(decoded)
-        if self._attributes is not None:
-            fields["faces"] = self._with_attributes(decoded, fields["faces"])
-        return ScanResult(width=decoded.width, height=decoded.height, **fields)
+        image = decode(image, self.limits)
+        fields: dict[str, Any] = {scene: analyzer.analyze(image) for scene, analyzer in self.analyzers.items()}
+        if self.attribute_analyzer is not None:
+            fields["faces"] = self._with_attributes(image, fields["faces"])
+        return ScanResult(width=image.width, height=image.height, **fields)
 
     def _with_attributes(self, image: DecodedImage, faces: list[Face]) -> list[Face]:
-        return self._attributes.annotate(image, faces, self.attributes)
+        return self.attribute_analyzer.annotate(image, faces, self.attribute_names)
 
     def scan_many(self, images: Iterable[ImageInput]) -> Iterator[ScanResult | DiscreetError]:
         """One result per image, in order; an image that fails yields its error and the rest go on."""

@@ -6,7 +6,8 @@
 - Scores and probabilities are in [0, 1].
 
 The schema has no field for any attribute the policy refuses (see ``discreet.policy``), and its
-models forbid extra fields, so none can be slipped in.
+models forbid extra fields, so none can be slipped in. The result of a whole image,
+``ScanResult``, has one field per scene and is derived from the scene list (``discreet.results``).
 """
 
 from __future__ import annotations
@@ -16,16 +17,18 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """Base of every result type: no extra fields, immutable."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Point(_Strict):
+class Point(Strict):
     x: float
     y: float
 
 
-class Box(_Strict):
+class Box(Strict):
     x1: float
     y1: float
     x2: float
@@ -40,7 +43,7 @@ class Box(_Strict):
         return self.y2 - self.y1
 
 
-class Landmarks(_Strict):
+class Landmarks(Strict):
     """Five points as seen in the picture: ``left_eye`` is the eye on the image's left side."""
 
     left_eye: Point
@@ -50,14 +53,14 @@ class Landmarks(_Strict):
     mouth_right: Point
 
 
-class BinaryAttribute(_Strict):
+class BinaryAttribute(Strict):
     """A yes/no face attribute: ``value`` is ``probability >= 0.5`` (``discreet.analyzers.attributes.THRESHOLD``)."""
 
     probability: float = Field(ge=0, le=1)
     value: bool
 
 
-class HeadPose(_Strict):
+class HeadPose(Strict):
     """Head rotation in degrees, 0 when the face looks straight at the camera (GENKI-4K's convention)."""
 
     yaw: float = Field(description="positive when the face turns towards the image's right side")
@@ -65,14 +68,14 @@ class HeadPose(_Strict):
     roll: float = Field(description="positive when the head leans clockwise in the image (the eye on the image's right is lower)")
 
 
-class FaceQuality(_Strict):
+class FaceQuality(Strict):
     sharpness: float = Field(ge=0, le=1, description="1 minus the probability that the face is blurry")
     brightness: float = Field(ge=0, le=1, description="mean luma of the face crop")
     face_size: int = Field(ge=0, description="the shorter side of the face box, in pixels")
     usable: bool = Field(description="sharpness >= 0.8, brightness in [0.15, 0.9] and face_size >= 40")
 
 
-class FaceAttributes(_Strict):
+class FaceAttributes(Strict):
     """Only the attributes asked for are set. Sunglasses are not told apart from other glasses
     (``eyeglasses`` covers both; see ``discreet.policy``)."""
 
@@ -85,14 +88,14 @@ class FaceAttributes(_Strict):
     quality: FaceQuality | None = None
 
 
-class Face(_Strict):
+class Face(Strict):
     box: Box
     score: float = Field(ge=0, le=1, description="detector confidence")
     landmarks: Landmarks
     attributes: FaceAttributes | None = Field(default=None, description="set when attributes were asked for")
 
 
-class Code(_Strict):
+class Code(Strict):
     """A QR code or barcode."""
 
     format: str = Field(description="zxing-cpp's format name, e.g. QRCode, EAN13, DataMatrix")
@@ -101,7 +104,7 @@ class Code(_Strict):
     corners: list[Point] = Field(description="four corners: top-left, top-right, bottom-right, bottom-left of the code")
 
 
-class TextLine(_Strict):
+class TextLine(Strict):
     text: str
     confidence: float = Field(ge=0, le=1)
     box: Box
@@ -125,24 +128,13 @@ NudityCategory = Literal[
 ]
 
 
-class NudityRegion(_Strict):
+class NudityRegion(Strict):
     category: NudityCategory
     score: float = Field(ge=0, le=1)
     box: Box
 
 
-class Nudity(_Strict):
+class Nudity(Strict):
     suggestion: Literal["pass", "review", "block"]
     score: float = Field(ge=0, le=1, description="the highest score among regions that drive the suggestion")
     regions: list[NudityRegion]
-
-
-class ScanResult(_Strict):
-    """The result of one image. A scene's field is ``None`` when that scene was not asked for."""
-
-    width: int = Field(description="pixels, after EXIF orientation")
-    height: int = Field(description="pixels, after EXIF orientation")
-    faces: list[Face] | None = None
-    codes: list[Code] | None = None
-    text: list[TextLine] | None = None
-    nudity: Nudity | None = None

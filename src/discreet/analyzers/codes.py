@@ -20,7 +20,9 @@ import cv2
 import numpy as np
 import zxingcpp
 
-from discreet.imaging import DecodedImage
+from discreet.analyzers.base import SceneAnalyzer
+from discreet.geometry import Cover
+from discreet.models import ModelInfo
 from discreet.schema import Box, Code, Point
 
 #: turns the grey image into the one an attempt reads, with its scale; None: the attempt does not apply
@@ -75,14 +77,36 @@ ATTEMPTS: tuple[Attempt, ...] = (
 )
 
 
-class CodeReader:
+class CodeReader(SceneAnalyzer[list[Code]]):
     """The ``codes`` scene. zxing-cpp reads on the calling thread, so ``threads`` is not used."""
 
+    name = "zxing-cpp"
+    scene = "codes"
+    result = list[Code]
+    description = "QR codes and barcodes: format, payload, box and corners"
+    models = (
+        ModelInfo(
+            name="zxing-cpp",
+            task="QR codes and barcodes (a decoder, no weights)",
+            package="zxing-cpp",
+            version="3.1.1",
+            licence="Apache-2.0",
+        ),
+    )
+    cover_scale = 1.6
+
     def __init__(self, threads: int = 1, attempts: tuple[Attempt, ...] = ATTEMPTS) -> None:
+        super().__init__(threads)
         self.attempts = attempts
 
-    def analyze(self, image: DecodedImage) -> list[Code]:
-        return self.read(image.pixels)
+    def _load(self) -> None:
+        """A decoder: there are no weights to load."""
+
+    def _predict_one(self, image: np.ndarray) -> list[Code]:
+        return self.read(image)
+
+    def covers(self, found: list[Code]) -> list[Cover]:
+        return [Cover(code.box) for code in found]
 
     def read(self, pixels: np.ndarray) -> list[Code]:
         """Every code found by the first attempt that finds any, in original pixel coordinates."""

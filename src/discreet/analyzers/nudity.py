@@ -21,8 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from discreet.imaging import DecodedImage
-from discreet.models import Model, new_session
+from discreet.analyzers.base import SceneAnalyzer
+from discreet.geometry import nms
+from discreet.models import ModelInfo, new_session
 from discreet.schema import Box, Nudity, NudityCategory, NudityRegion
 
 _INPUT_SIDE = 320
@@ -80,10 +81,24 @@ def suggest(regions: list[NudityRegion], rules: SuggestionRules = SuggestionRule
     return Nudity(suggestion=suggestion, score=score, regions=regions)
 
 
-class NudityDetector(Model[Nudity]):
+class NudityDetector(SceneAnalyzer[Nudity]):
     """The ``nudity`` scene. Construction fails with ImportError when the extra is not installed."""
 
     name = "nudenet-320n"
+    scene = "nudity"
+    result = Nudity
+    description = "nudity regions in neutral categories, and a pass / review / block suggestion"
+    extra = "nudity"
+    models = (
+        ModelInfo(
+            name="nudenet-320n",
+            task="nudity regions (optional extra)",
+            package="nudenet",
+            version="3.4.2",
+            licence="AGPL-3.0 (the wheel's LICENSE file; its metadata says MIT)",
+            extra="nudity",
+        ),
+    )
 
     def __init__(
         self,
@@ -104,9 +119,6 @@ class NudityDetector(Model[Nudity]):
 
         self._session = new_session(str(Path(nudenet.__file__).parent / "320n.onnx"), self.threads)
         self._input = self._session.get_inputs()[0].name
-
-    def analyze(self, image: DecodedImage) -> Nudity:
-        return self.predict([image.pixels])[0]
 
     def _predict_one(self, image: np.ndarray) -> Nudity:
         return suggest(self.regions(image), self.rules)
@@ -141,21 +153,13 @@ def decode_output(
     corners = np.hstack([centers - sizes / 2, centers + sizes / 2])
     corners[:, [0, 2]] = corners[:, [0, 2]].clip(0, width)
     corners[:, [1, 3]] = corners[:, [1, 3]].clip(0, height)
-    kept = cv2.dnn.NMSBoxes(
-        np.hstack([corners[:, :2], corners[:, 2:] - corners[:, :2]]).tolist(),
-        scores.tolist(),
-        min_score,
-        nms_iou,
-    )
+    kept = nms(np.hstack([corners, scores[:, None], classes[:, None]]), nms_iou, min_score)
     regions = []
-    for i in np.asarray(kept, dtype=int).ravel():
-        category = CLASS_CATEGORIES[classes[i]]
-        x1, y1, x2, y2 = (float(v) for v in corners[i])
+    for x1, y1, x2, y2, score, klass in kept.tolist():
+        category = CLASS_CATEGORIES[int(klass)]
         if category is None or x2 <= x1 or y2 <= y1:
             continue
         regions.append(
-            NudityRegion(
-                category=category, score=min(1.0, float(scores[i])), box=Box(x1=x1, y1=y1, x2=x2, y2=y2)
-            )
+            NudityRegion(category=category, score=min(1.0, score), box=Box(x1=x1, y1=y1, x2=x2, y2=y2))
         )
     return sorted(regions, key=lambda r: -r.score)

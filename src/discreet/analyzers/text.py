@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from discreet.imaging import DecodedImage
-from discreet.models import Model
+from discreet.analyzers.base import SceneAnalyzer
+from discreet.geometry import Cover
+from discreet.models import ModelInfo
 from discreet.schema import Box, Point, TextLine
 
 _BUNDLED_MODELS = {
@@ -42,10 +43,23 @@ def _bundled_model_paths() -> dict[str, str]:
 _DETECTION_SIZE = {"Det.limit_type": "max", "Det.limit_side_len": 960}
 
 
-class TextReader(Model[list[TextLine]]):
+class TextReader(SceneAnalyzer[list[TextLine]]):
     """The ``text`` scene: one ``TextLine`` per line found, with its box, polygon and confidence."""
 
     name = "rapidocr-pp-ocrv6-small"
+    scene = "text"
+    result = list[TextLine]
+    description = "lines of text: text, confidence, box and polygon"
+    models = (
+        ModelInfo(
+            name="rapidocr-pp-ocrv6-small",
+            task="text lines (PP-OCR detection, orientation, recognition)",
+            package="rapidocr",
+            version="3.10.0",
+            licence="Apache-2.0",
+        ),
+    )
+    cover_scale = 1.6
 
     def __init__(self, threads: int = 1) -> None:
         import rapidocr  # noqa: F401  (fail at construction, not at the first image, when it is missing)
@@ -65,8 +79,8 @@ class TextReader(Model[list[TextLine]]):
             }
         )
 
-    def analyze(self, image: DecodedImage) -> list[TextLine]:
-        return self.read(image.pixels)
+    def covers(self, found: list[TextLine]) -> list[Cover]:
+        return [Cover(line.box) for line in found]
 
     def read(self, pixels: np.ndarray) -> list[TextLine]:
         return self.predict([pixels])[0]

@@ -23,10 +23,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from discreet.analyzers.faces import FaceDetector, _to_face
+from discreet.analyzers.faces import FaceDetector
 from discreet.errors import ValidationError
 from discreet.imaging import IMAGE_SUFFIXES
-from discreet.schema import Face
+from discreet.schema import Box, Face, Landmarks, Point
 
 #: one image in five is held out of training, per pack
 HELDOUT_ONE_IN = 5
@@ -133,11 +133,13 @@ def find_face_in_crop(detector: FaceDetector, pixels: np.ndarray) -> Face | None
     height, width = pixels.shape[:2]
     pad_y, pad_x = height // 4, width // 4
     padded = cv2.copyMakeBorder(pixels, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_REPLICATE)
-    rows = detector.detect_array(padded)
-    if len(rows) == 0:
+    faces = detector.detect(padded)
+    if not faces:
         return None
-    best = rows[int(np.argmax(rows[:, 4]))].copy()
-    best[[0, 2, 5, 7, 9, 11, 13]] -= pad_x
-    best[[1, 3, 6, 8, 10, 12, 14]] -= pad_y
-    return _to_face(best)
-
+    best = max(faces, key=lambda face: face.score)
+    box, marks = best.box, best.landmarks
+    return Face(
+        box=Box(x1=box.x1 - pad_x, y1=box.y1 - pad_y, x2=box.x2 - pad_x, y2=box.y2 - pad_y),
+        score=best.score,
+        landmarks=Landmarks(**{name: Point(x=p.x - pad_x, y=p.y - pad_y) for name, p in marks}),
+    )

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from discreet.analyzers.attribute_crops import EYE_SIZE, whole_image_crop, whole_image_face
-from discreet.analyzers.attributes import THRESHOLD, USABLE, AttributeModel
+from discreet.analyzers.attributes import THRESHOLD, USABLE, FaceAttributeAnalyzer
 from discreet.analyzers.faces import FaceDetector
 from discreet.errors import ValidationError
 from discreet.evaluation.attribute_packs import (
@@ -119,7 +119,7 @@ def evaluate_attributes(
     root = Path(data)
     if crop not in ("face", "eye"):
         raise ValidationError(f"unknown crop '{crop}'; choose face or eye", code="unknown_crop")
-    model = AttributeModel(threads=threads)
+    model = FaceAttributeAnalyzer(threads=threads)
     if pack_kind(root) == "voc":
         return _evaluate_scenes(root, split, limit, model, FaceDetector("default", threads=threads), on_image)
     items = [item for item in read_labelled(root) if _in_split(item.key, split)][:limit]
@@ -160,7 +160,7 @@ def _evaluate_scenes(
     root: Path,
     split: str,
     limit: int | None,
-    model: AttributeModel,
+    model: FaceAttributeAnalyzer,
     detector: FaceDetector,
     on_image: Progress | None,
 ) -> dict:

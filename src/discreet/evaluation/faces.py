@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from discreet.analyzers.faces import FaceDetector
-from discreet.evaluation.metrics import average_precision, iou
+from discreet.evaluation.metrics import average_precision
+from discreet.geometry import iou
 from discreet.evaluation.packs import LabelledBox, read_voc
 from discreet.imaging import decode
 from discreet.schema import Box, Face
@@ -34,10 +35,10 @@ def evaluate_faces(
     for done, item in enumerate(pack, start=1):
         pixels = decode(item.path).pixels
         start = time.perf_counter()
-        rows = detector.detect_array(pixels, min_score=EVAL_MIN_SCORE)
+        faces = detector.detect(pixels, min_score=EVAL_MIN_SCORE)
         times.append((time.perf_counter() - start) * 1000)
         truth.append([b.box for b in item.boxes])
-        found.append([(Box(x1=r[0], y1=r[1], x2=r[2], y2=r[3]), float(r[4])) for r in rows])
+        found.append([(face.box, face.score) for face in faces])
         if on_image:
             on_image(done, len(pack))
     return {

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from discreet.geometry import iou
 from discreet.schema import Box
 
 
@@ -55,15 +56,6 @@ def _all_point_area(recall: np.ndarray, precision: np.ndarray) -> float:
     precision = np.maximum.accumulate(precision[::-1])[::-1]  # the precision envelope
     steps = np.flatnonzero(recall[1:] != recall[:-1])
     return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
-
-
-def iou(a: Box, b: Box) -> float:
-    w = min(a.x2, b.x2) - max(a.x1, b.x1)
-    h = min(a.y2, b.y2) - max(a.y1, b.y1)
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return inter / (a.width * a.height + b.width * b.height - inter)
 
 
 def balanced_accuracy(truth: np.ndarray, guess: np.ndarray) -> float:

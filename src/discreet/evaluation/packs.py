@@ -26,7 +26,7 @@ class AnnotatedImage:
 def read_voc(directory: str | Path) -> list[AnnotatedImage]:
     """A VOC pack: ``annotations/<stem>.xml`` with one ``<object>`` a box, images in ``images/``."""
     root = Path(directory)
-    annotations = sorted((root / "annotations").glob("*.xml"), key=_natural_key)
+    annotations = sorted((root / "annotations").glob("*.xml"), key=natural_key)
     if not annotations:
         raise FileNotFoundError(f"{root} has no annotations/*.xml: not a VOC pack")
     return [_read_voc_file(root, xml) for xml in annotations]
@@ -59,7 +59,8 @@ def read_dlib(xml: str | Path) -> list[AnnotatedImage]:
     return images
 
 
-def _natural_key(path: Path) -> tuple:
+def natural_key(path: Path) -> tuple:
+    """Sort key that puts ``img2`` before ``img10``."""
     stem = path.stem
     digits = "".join(ch for ch in stem if ch.isdigit())
     return (stem.rstrip("0123456789"), int(digits) if digits else -1, stem)

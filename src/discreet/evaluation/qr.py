@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from discreet.analyzers.codes import CodeReader
-from discreet.evaluation.packs import _natural_key as natural_key
+from discreet.evaluation.packs import natural_key
 from discreet.imaging import IMAGE_SUFFIXES, decode
 
 #: reads the payloads found in RGB pixels

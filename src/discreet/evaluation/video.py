@@ -16,7 +16,7 @@ import av
 import cv2
 import numpy as np
 
-from discreet.anonymize import _cover
+from discreet.geometry import Cover, draw_cover
 from discreet.evaluation.packs import AnnotatedImage, read_dlib, read_voc
 from discreet.imaging import decode
 from discreet.schema import Box
@@ -156,5 +156,5 @@ def discreet_mask(boxes: Sequence[np.ndarray], width: int, height: int, scale: f
     canvas = np.full((height, width, 3), 255, dtype=np.uint8)
     for x1, y1, x2, y2 in (row[:4] for row in boxes):
         if x2 > x1 and y2 > y1:
-            _cover(canvas, Box(x1=float(x1), y1=float(y1), x2=float(x2), y2=float(y2)), scale, "solid", ellipse=True)
+            draw_cover(canvas, Cover(Box(x1=float(x1), y1=float(y1), x2=float(x2), y2=float(y2)), "ellipse"), scale, "solid")
     return canvas[:, :, 0] == 0

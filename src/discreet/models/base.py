@@ -18,7 +18,7 @@ Output = TypeVar("Output")
 
 
 class Model(ABC, Generic[Output]):
-    #: registry name, see ``discreet.models.registry.MODELS``
+    #: the model's identity, as listed by ``discreet models``
     name: str
 
     def __init__(self, threads: int = 1) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from discreet.schema import Code, Face, Nudity, ScanResult, TextLine
+from discreet.analyzers import SCENES
+from discreet.results import ScanResult, scene_fields
 from discreet.video import AnonymizedVideo, VideoInfo, VideoScan
 
 
@@ -25,7 +26,7 @@ class TaskIn(_In):
 
 
 class ScanRequest(_In):
-    scenes: list[str] = Field(default_factory=lambda: ["faces"], description="faces, codes, text, nudity")
+    scenes: list[str] = Field(default_factory=lambda: ["faces"], description=f"any of: {', '.join(SCENES)}")
     attributes: list[str] = Field(default_factory=list, description="face attributes; see discreet.policy")
     tasks: list[TaskIn] = Field(default_factory=list, description="up to DISCREET_MAX_TASKS (100) images")
 
@@ -39,17 +40,16 @@ class TaskError(BaseModel):
     message: str
 
 
-class ScanItem(BaseModel):
-    """A result (``width``, ``height`` and the asked scenes) or an ``error``, for one task."""
-
-    data_id: str
-    width: int | None = None
-    height: int | None = None
-    faces: list[Face] | None = None
-    codes: list[Code] | None = None
-    text: list[TextLine] | None = None
-    nudity: Nudity | None = None
-    error: TaskError | None = None
+ScanItem = create_model(
+    "ScanItem",
+    __doc__="A result (``width``, ``height`` and the asked scenes) or an ``error``, for one task.",
+    __module__=__name__,
+    data_id=(str, ...),
+    width=(int | None, None),
+    height=(int | None, None),
+    **scene_fields(),
+    error=(TaskError | None, None),
+)
 
 
 class ScanResponse(BaseModel):
@@ -108,7 +108,7 @@ class VideoTaskRequest(_In):
 
     data_id: str = Field("video", min_length=1, max_length=500)
     url: str | None = Field(None, max_length=4000)
-    scenes: list[str] = Field(default_factory=lambda: ["faces"], description="faces, codes, text, nudity")
+    scenes: list[str] = Field(default_factory=lambda: ["faces"], description=f"any of: {', '.join(SCENES)}")
     attributes: list[str] = Field(default_factory=list)
     interval: float | None = Field(1.0, gt=0, description="seconds between scanned frames; null: every frame")
     anonymize: bool = Field(False, description="also write the video with every face covered (audio kept)")

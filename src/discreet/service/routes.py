@@ -15,7 +15,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError as PydanticValidationError
 from starlette.datastructures import UploadFile
 
-from discreet.anonymize import METHODS, anonymize
+from discreet.anonymize import anonymize
+from discreet.geometry import COVER_METHODS
 from discreet.errors import DiscreetError, ImageError, ValidationError
 from discreet.imaging import SUPPORTED_FORMATS
 from discreet.pipeline import check_scenes
@@ -254,7 +255,7 @@ async def callback_secret(key: Caller) -> CallbackSecret:
                         "required": ["image"],
                         "properties": {
                             "image": {"type": "string", "format": "binary"},
-                            "method": {"type": "string", "enum": list(METHODS)},
+                            "method": {"type": "string", "enum": list(COVER_METHODS)},
                             "redact": {"type": "string", "description": "comma-separated scenes"},
                             "scale": {"type": "number"},
                         },
@@ -265,7 +266,7 @@ async def callback_secret(key: Caller) -> CallbackSecret:
                         "type": "object",
                         "properties": {
                             "image_base64": {"type": "string"}, "url": {"type": "string"},
-                            "method": {"type": "string", "enum": list(METHODS)},
+                            "method": {"type": "string", "enum": list(COVER_METHODS)},
                             "redact": {"type": "array", "items": {"type": "string"}},
                             "scale": {"type": "number"},
                         },

@@ -16,8 +16,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from discreet.analyzers.faces import PRESETS, FaceDetector
-from discreet.anonymize import ANONYMIZE_MIN_SCORE, METHODS, Method, _cover
 from discreet.errors import ValidationError
+from discreet.geometry import COVER_METHODS, Cover, CoverMethod, box_rows, draw_cover
 from discreet.schema import Box
 from discreet.video.container import (
     VideoError,
@@ -64,13 +64,13 @@ class AnonymizedVideo(BaseModel):
 def anonymize_video(
     source: VideoInput,
     target: str | Path,
-    method: Method = "blur",
+    method: CoverMethod = "blur",
     *,
     scale: float = 1.6,
     detect_every: int = DETECT_EVERY,
     detect_side: int = DETECT_SIDE,
     keep_frames: int = KEEP_FRAMES,
-    min_score: float = ANONYMIZE_MIN_SCORE,
+    min_score: float = FaceDetector.anonymize_options["min_score"],
     threads: int | None = None,
     limits: VideoLimits | None = None,
     on_progress: Progress | None = None,
@@ -83,8 +83,8 @@ def anonymize_video(
     ``on_progress(frames done, total)`` may raise to stop; ``on_covers(frame, boxes)`` sees each
     frame's cover boxes as drawn (before ``scale``), for evaluation.
     """
-    if method not in METHODS:
-        raise ValidationError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}", code="unknown_method")
+    if method not in COVER_METHODS:
+        raise ValidationError(f"unknown method '{method}'; choose one of {', '.join(COVER_METHODS)}", code="unknown_method")
     if scale < 1.0:
         raise ValidationError("scale must be at least 1.0", code="invalid_scale")
     if detect_every < 1 or keep_frames < 0 or detect_side < 64:
@@ -106,7 +106,7 @@ def anonymize_video(
 
             def detect(frame: av.VideoFrame) -> np.ndarray:
                 counts["detections"] += 1
-                return detector.detect_array(to_rgb(frame))
+                return box_rows([face.box for face in detector.detect(to_rgb(frame))])
 
             def flush() -> None:
                 first, last = counts["frames"], counts["frames"] + len(pending) - 1
@@ -204,7 +204,7 @@ def _write(output: Any, video_out: Any, frame: av.VideoFrame, boxes: list[np.nda
     if drawn:
         pixels = to_rgb(frame)
         for x1, y1, x2, y2 in drawn:
-            _cover(pixels, Box(x1=x1, y1=y1, x2=x2, y2=y2), scale, method, ellipse=True)
+            draw_cover(pixels, Cover(Box(x1=x1, y1=y1, x2=x2, y2=y2), "ellipse"), scale, method)
         covered = av.VideoFrame.from_ndarray(pixels, format="rgb24")
         covered.pts, covered.time_base = frame.pts, frame.time_base
         frame = covered

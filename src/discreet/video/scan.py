@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from discreet.errors import ValidationError
 from discreet.imaging import DecodedImage
 from discreet.pipeline import Scanner
-from discreet.schema import Code, Face, Nudity, TextLine
+from discreet.results import scene_fields
+from discreet.schema import Strict
 from discreet.video.container import (
     VideoInfo,
     VideoInput,
@@ -23,17 +24,18 @@ from discreet.video.container import (
 Progress = Callable[[int, int], None]
 
 
-class FrameScan(BaseModel):
-    """What one sampled frame holds; a scene not asked for is absent (None)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class FrameTime(Strict):
     index: int = Field(description="frame number from 0")
     time: float = Field(description="seconds from the start")
-    faces: list[Face] | None = None
-    codes: list[Code] | None = None
-    text: list[TextLine] | None = None
-    nudity: Nudity | None = None
+
+
+FrameScan = create_model(
+    "FrameScan",
+    __base__=FrameTime,
+    __doc__="What one sampled frame holds; a scene not asked for is absent (None).",
+    __module__=__name__,
+    **scene_fields(),
+)
 
 
 class VideoScan(BaseModel):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from discreet.analyzers.faces import _iou_one_to_many
+from discreet.geometry import iou_one_to_many
 
 
 @dataclass
@@ -111,7 +111,7 @@ def _associate(predicted: list[np.ndarray], detections: np.ndarray, min_iou: flo
     centres = (boxes[:, :2] + boxes[:, 2:4]) / 2
     affinity = np.zeros((len(predicted), len(boxes)))
     for row, box in enumerate(predicted):
-        iou = _iou_one_to_many(box, boxes)
+        iou = iou_one_to_many(box, boxes)
         distance = np.linalg.norm(centres - (box[:2] + box[2:4]) / 2, axis=1)
         limit = reach * max(box[2] - box[0], box[3] - box[1], 1.0)
         nearness = np.clip(1 - distance / limit, 0, None) * min_iou  # always below a real overlap
