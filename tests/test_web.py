@@ -1,5 +1,5 @@
 """The web page at / in real headless Chromium (Debian's /usr/bin/chromium driven by Playwright),
-against a real `discreet serve` subprocess. Skips only when /usr/bin/chromium is missing."""
+against a real `discreet serve` subprocess. scripts/test installs Chromium, so its absence fails."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import httpx
 import pytest
 from live_server import live_server
 from PIL import Image
-
-from discreet.pipeline import ANALYZERS
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -27,9 +25,6 @@ STRICT_CSP = (
 FACE_PHOTO = "dlib-faces/2008_002470.jpg"
 QR_PHOTO = "qr/qrcode-1/1.png"
 WAIT_MS = 120_000  # a hang guard for scans on a busy machine, not a speed requirement
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
@@ -97,7 +92,6 @@ def test_faces_are_drawn_over_the_photo(page, data_dir):
     assert overlay == picture
 
 
-@pytest.mark.skipif("codes" not in ANALYZERS, reason="the codes scene is not built yet")
 def test_qr_code_payload_is_shown(page, data_dir):
     image = data_dir / QR_PHOTO
     expected = image.with_suffix(".txt").read_text(encoding="utf-8").strip()
@@ -154,13 +148,6 @@ def test_errors_are_shown_with_their_code(page, server, data_dir):
     assert "request" in error.inner_text()  # the request id, to quote when asking for help
 
 
-def _attributes_offered() -> bool:
-    from discreet.schema import Face
-
-    return "attributes" in Face.model_fields
-
-
-@pytest.mark.skipif(not _attributes_offered(), reason="face attributes are not in the schema yet")
 def test_face_attributes_are_offered_and_listed(page, data_dir):
     offered = page.locator('input[name="attribute"]')
     offered.first.wait_for()
@@ -190,7 +177,6 @@ def _drop(page, image: Path, mime_type: str) -> None:
     page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
 
 
-@pytest.mark.skipif(not {"codes", "text"} <= set(ANALYZERS), reason="the codes and text scenes are not built yet")
 def test_dropped_photo_shows_its_code_and_text_lines(page, data_dir):
     image = data_dir / "qr" / "qrcode-2" / "28.png"  # a photographed code with its URL printed below
     url = image.with_suffix(".txt").read_text(encoding="utf-8").strip()
@@ -231,8 +217,7 @@ def test_nudity_regions_are_drawn_with_the_suggestion(page, data_dir):
     page.set_input_files("#files", str(data_dir / FACE_PHOTO))
     with page.expect_response(lambda r: r.url.endswith("/v1/scan"), timeout=WAIT_MS) as answer:
         page.click("#scan")
-    if answer.value.status == 501:
-        pytest.skip("the nudity scene's optional extra is not installed: pip install 'discreet[nudity]'")
+    assert answer.value.status == 200, "scripts/test installs the nudity extra"
     (result,) = answer.value.json()["results"]
     page.wait_for_selector(".result.drawn")
     nudity = result["nudity"]

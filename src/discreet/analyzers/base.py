@@ -49,6 +49,11 @@ class SceneAnalyzer(Analyzer[Output], Generic[Output]):
     #: options the anonymizer builds this analyzer with (a cover wants recall where a scan wants precision)
     anonymize_options: ClassVar[dict[str, Any]] = {}
 
+    @classmethod
+    def installed(cls) -> bool:
+        """Whether every package the scene's models come in is installed."""
+        return all(info.installed_version is not None for info in cls.models)
+
     def analyze(self, image: DecodedImage) -> Output:
         return self.predict([image.pixels])[0]
 
