@@ -71,3 +71,29 @@ def test_schema_has_no_field_for_a_refused_attribute():
 def test_results_refuse_extra_fields():
     with pytest.raises(Exception):
         ScanResult(width=1, height=1, faces=[], ethnicity="x")  # type: ignore[call-arg]
+
+
+SEED_AND_GROUP_NAMES = [
+    "uyghur", "uighur", "is_uighur", "Is-Uyghur", "uyghur_probability", "tibetan", "nationality",
+    "ancestry", "caste", "political_opinion", "religious", "sensitive_person", "celebrity", "public_figure", "sface",
+]
+PLATE_READING_NAMES = ["plate_number", "plate_text", "license_plate_text", "alpr", "anpr", "vehicle_owner"]
+
+
+@pytest.mark.parametrize("name", SEED_AND_GROUP_NAMES + PLATE_READING_NAMES)
+def test_group_recognition_and_plate_reading_names_are_refused_not_unknown(name):
+    with pytest.raises(PolicyError) as as_attribute:
+        check_attributes([name])
+    assert as_attribute.value.code == "attribute_refused_by_policy"
+    with pytest.raises(PolicyError) as as_scene:
+        discreet.Scanner([name])
+    assert as_scene.value.code == "scene_refused_by_policy"
+    assert POLICY_NAME in as_scene.value.message and as_scene.value.http_status == 403
+
+
+def test_word_matching_leaves_every_supported_name_and_scene_alone():
+    assert check_attributes(list(SUPPORTED_ATTRIBUTES)) == list(SUPPORTED_ATTRIBUTES)
+    from discreet.analyzers import SCENES
+    from discreet.pipeline import check_scenes
+
+    assert check_scenes(list(SCENES)) == list(SCENES)

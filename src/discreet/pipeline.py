@@ -14,7 +14,7 @@ from typing import Any
 from discreet.analyzers import ATTRIBUTES, SCENES, SceneAnalyzer
 from discreet.errors import DiscreetError, SceneUnavailableError, ValidationError
 from discreet.imaging import DecodedImage, ImageInput, decode
-from discreet.policy import check_attributes
+from discreet.policy import check_attributes, check_scene_names
 from discreet.results import ScanResult
 from discreet.schema import Face
 from discreet.settings import ImageLimits, get_settings
@@ -42,6 +42,7 @@ def check_scenes(scenes: Iterable[str]) -> list[str]:
     wanted = list(dict.fromkeys(s.strip().lower() for s in scenes if s.strip()))
     if not wanted:
         raise ValidationError("ask for at least one scene", code="no_scene")
+    check_scene_names(wanted, SCENES)
     unknown = [s for s in wanted if s not in SCENES]
     if unknown:
         raise ValidationError(
