@@ -138,7 +138,7 @@ def draw_cover(pixels: np.ndarray, cover: Cover, scale: float, method: str) -> N
     mask = np.zeros(patch.shape[:2], dtype=np.uint8)
     if cover.shape == "ellipse":
         axes = (max(1, int(half_w)), max(1, int(half_h)))
-        cv2.ellipse(mask, (int(round(cx - x1)), int(round(cy - y1))), axes, 0, 0, 360, 1, thickness=-1)
+        cv2.ellipse(mask, (round(cx - x1), round(cy - y1)), axes, 0, 0, 360, 1, thickness=-1)
     else:
         points = np.array([[cx + (p.x - cx) * scale - x1, cy + (p.y - cy) * scale - y1] for p in cover.polygon])
         cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)

@@ -8,12 +8,14 @@ reused (``shared_analyzer``), so models load once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from discreet.analyzers import ATTRIBUTES, SCENES, SceneAnalyzer
 from discreet.errors import DiscreetError, SceneUnavailableError, ValidationError
 from discreet.imaging import DecodedImage, ImageInput, decode
+from discreet.moderation import DEFAULT_POLICY, ModerationPolicy, TermList, decide
+from discreet.moderation.hashing import PictureList, match_lists
 from discreet.policy import check_attributes, check_scene_names
 from discreet.results import ScanResult
 from discreet.schema import Face
@@ -23,7 +25,7 @@ from discreet.settings import ImageLimits, get_settings
 SceneOptions = Mapping[str, Mapping[str, Any]]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _shared_analyzer(analyzer: type, threads: int, options: tuple[tuple[str, Any], ...]) -> Any:
     return analyzer(threads=threads, **dict(options))
 
@@ -57,6 +59,9 @@ class Scanner:
 
     ``options`` gives a scene's analyzer its constructor options; ``preset`` and
     ``face_min_score`` are the faces scene's (``preset`` defaults to ``DISCREET_FACE_PRESET``).
+    ``moderation`` (a policy, or ``True`` for the default one) adds a decision to each result,
+    with ``term_lists`` matched against text and code payloads and ``picture_lists`` against the
+    image's perceptual hash; giving lists implies the default policy.
     """
 
     def __init__(
@@ -67,6 +72,9 @@ class Scanner:
         preset: str | None = None,
         face_min_score: float | None = None,
         options: SceneOptions | None = None,
+        moderation: ModerationPolicy | bool = False,
+        term_lists: Sequence[TermList] = (),
+        picture_lists: Sequence[PictureList] = (),
         threads: int | None = None,
         limits: ImageLimits | None = None,
     ) -> None:
@@ -89,6 +97,11 @@ class Scanner:
         self.attribute_analyzer = (
             shared_analyzer(ATTRIBUTES, self.threads) if self.attribute_names else None
         )
+        self.term_lists, self.picture_lists = list(term_lists), list(picture_lists)
+        if isinstance(moderation, ModerationPolicy):
+            self.policy: ModerationPolicy | None = moderation
+        else:
+            self.policy = DEFAULT_POLICY if moderation or self.term_lists or self.picture_lists else None
 
     def _build(self, scene: str, options: Mapping[str, Any]) -> SceneAnalyzer:
         analyzer = SCENES[scene]
@@ -110,7 +123,12 @@ class Scanner:
         fields: dict[str, Any] = {scene: analyzer.analyze(image) for scene, analyzer in self.analyzers.items()}
         if self.attribute_analyzer is not None:
             fields["faces"] = self._with_attributes(image, fields["faces"])
-        return ScanResult(width=image.width, height=image.height, **fields)
+        result = ScanResult(width=image.width, height=image.height, **fields)
+        if self.policy is None:
+            return result
+        matches = match_lists(image, self.picture_lists)
+        decision = decide(result, self.policy, self.term_lists, matches)
+        return result.model_copy(update={"moderation": decision})
 
     def _with_attributes(self, image: DecodedImage, faces: list[Face]) -> list[Face]:
         return self.attribute_analyzer.annotate(image, faces, self.attribute_names)
@@ -124,21 +142,17 @@ class Scanner:
                 yield exc
 
 
-@lru_cache(maxsize=32)
-def _scanner(scenes: tuple[str, ...], attributes: tuple[str, ...], preset: str | None, threads: int | None) -> Scanner:
-    return Scanner(scenes, attributes, preset=preset, threads=threads)
-
-
 def scan(
     image: ImageInput,
     scenes: Sequence[str] = ("faces",),
     attributes: Sequence[str] = (),
     *,
     preset: str | None = None,
+    moderation: ModerationPolicy | bool = False,
     threads: int | None = None,
 ) -> ScanResult:
-    """Scan one image. Scanners (and so models) are reused between calls with the same options."""
-    return _scanner(tuple(scenes), tuple(attributes), preset, threads).scan(image)
+    """Scan one image. Models are built once per process and shared between calls."""
+    return Scanner(scenes, attributes, preset=preset, moderation=moderation, threads=threads).scan(image)
 
 
 def scan_batch(
@@ -147,7 +161,8 @@ def scan_batch(
     attributes: Sequence[str] = (),
     *,
     preset: str | None = None,
+    moderation: ModerationPolicy | bool = False,
     threads: int | None = None,
 ) -> list[ScanResult | DiscreetError]:
     """Scan many images; a failed image gives its ``DiscreetError`` in its slot."""
-    return list(_scanner(tuple(scenes), tuple(attributes), preset, threads).scan_many(images))
+    return list(Scanner(scenes, attributes, preset=preset, moderation=moderation, threads=threads).scan_many(images))

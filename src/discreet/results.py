@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import Field, create_model
 
 from discreet.analyzers import SCENES
+from discreet.moderation.decisions import Moderation
 from discreet.schema import Strict
 
 
@@ -31,4 +32,5 @@ ScanResult = create_model(
     __doc__="The result of one image. A scene's field is ``None`` when that scene was not asked for.",
     __module__=__name__,
     **scene_fields(),
+    moderation=(Moderation | None, Field(None, description="the moderation decision, when one was asked for")),
 )

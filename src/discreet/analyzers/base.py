@@ -8,7 +8,9 @@ nothing else names scenes by hand:
 - ``result``: that field's type (schema types only: raw model rows never leave the analyzer);
 - ``analyze(image)``: that value for one decoded image;
 - ``covers(found)``: what anonymizing the scene hides, with the shape to draw;
-- ``models``: the model files it runs, with versions and licences (``discreet models``).
+- ``models``: the model files it runs, with versions and licences (``discreet models``);
+- ``moderation_labels(found)``: the moderation labels it raises with their scores, and
+  ``moderation_rules`` the labels' default review and block scores (``discreet.moderation``).
 
 The scene list itself is ``discreet.analyzers.SCENES``.
 """
@@ -48,6 +50,8 @@ class SceneAnalyzer(Analyzer[Output], Generic[Output]):
     recheck_covers: ClassVar[bool] = False
     #: options the anonymizer builds this analyzer with (a cover wants recall where a scan wants precision)
     anonymize_options: ClassVar[dict[str, Any]] = {}
+    #: per moderation label it raises, the default scores at which it goes to ``review`` and ``block``
+    moderation_rules: ClassVar[dict[str, dict[str, float]]] = {}
 
     @classmethod
     def installed(cls) -> bool:
@@ -56,6 +60,11 @@ class SceneAnalyzer(Analyzer[Output], Generic[Output]):
 
     def analyze(self, image: DecodedImage) -> Output:
         return self.predict([image.pixels])[0]
+
+    @classmethod
+    def moderation_labels(cls, found: Output) -> dict[str, float]:
+        """The moderation labels ``found`` raises, each with its score in [0, 1]."""
+        return {}
 
     def covers(self, found: Output) -> list[Cover]:
         """The regions to hide for what ``analyze`` found; a scene with nothing to hide returns none."""

@@ -13,6 +13,7 @@ control characters (the default "HRI" mode would turn ``\\x01`` into ``<SOH>``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ from discreet.analyzers.base import SceneAnalyzer
 from discreet.geometry import Cover
 from discreet.models import ModelInfo
 from discreet.schema import Box, Code, Point
+
+_URL = re.compile(r"^\s*(https?://|www\.)", re.IGNORECASE)
 
 #: turns the grey image into the one an attempt reads, with its scale; None: the attempt does not apply
 Preparation = Callable[[np.ndarray], tuple[np.ndarray, float] | None]
@@ -94,6 +97,12 @@ class CodeReader(SceneAnalyzer[list[Code]]):
         ),
     )
     cover_scale = 1.6
+    #: a code that opens a web address is what phishing and spam in pictures use
+    moderation_rules = {"code_url": {"review": 0.5}}
+
+    @classmethod
+    def moderation_labels(cls, found: list[Code]) -> dict[str, float]:
+        return {"code_url": 1.0} if any(_URL.match(code.payload) for code in found) else {}
 
     def __init__(self, threads: int = 1, attempts: tuple[Attempt, ...] = ATTEMPTS) -> None:
         super().__init__(threads)

@@ -81,6 +81,9 @@ def suggest(regions: list[NudityRegion], rules: SuggestionRules = SuggestionRule
     return Nudity(suggestion=suggestion, score=score, regions=regions)
 
 
+_RULES = SuggestionRules()
+
+
 class NudityDetector(SceneAnalyzer[Nudity]):
     """The ``nudity`` scene. Construction fails with ImportError when the extra is not installed."""
 
@@ -99,6 +102,18 @@ class NudityDetector(SceneAnalyzer[Nudity]):
             extra="nudity",
         ),
     )
+    #: the same thresholds as the scene's own ``suggestion`` (``SuggestionRules``)
+    moderation_rules = {
+        **{c: {"review": _RULES.review_score, "block": _RULES.block_score} for c in sorted(_RULES.block_categories)},
+        **{c: {"review": _RULES.review_score} for c in sorted(_RULES.review_categories)},
+    }
+
+    @classmethod
+    def moderation_labels(cls, found: Nudity) -> dict[str, float]:
+        labels: dict[str, float] = {}
+        for region in found.regions:
+            labels[region.category] = max(labels.get(region.category, 0.0), region.score)
+        return labels
 
     def __init__(
         self,

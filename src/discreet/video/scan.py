@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from discreet.errors import ValidationError
 from discreet.imaging import DecodedImage
+from discreet.moderation import Moderation, ModerationPolicy, Suggestion
 from discreet.pipeline import Scanner
 from discreet.results import scene_fields
 from discreet.schema import Strict
@@ -35,7 +36,17 @@ FrameScan = create_model(
     __doc__="What one sampled frame holds; a scene not asked for is absent (None).",
     __module__=__name__,
     **scene_fields(),
+    moderation=(Moderation | None, Field(None, description="the frame's decision, when moderation was asked for")),
 )
+
+
+class Segment(Strict):
+    """A run of sampled frames with the same decision: from the first one's time to the next run's."""
+
+    start: float = Field(description="seconds")
+    end: float = Field(description="seconds")
+    suggestion: Suggestion
+    labels: list[str]
 
 
 class VideoScan(BaseModel):
@@ -44,6 +55,7 @@ class VideoScan(BaseModel):
     video: VideoInfo
     interval: float | None = Field(description="seconds between sampled frames; None: every frame")
     frames: list[FrameScan]
+    segments: list[Segment] | None = Field(None, description="the decisions over time, when moderation was asked for")
 
 
 def scan_video(
@@ -53,6 +65,7 @@ def scan_video(
     *,
     interval: float | None = 1.0,
     preset: str | None = None,
+    moderation: ModerationPolicy | bool = False,
     threads: int | None = None,
     limits: VideoLimits | None = None,
     on_progress: Progress | None = None,
@@ -63,7 +76,7 @@ def scan_video(
     """
     if interval is not None and interval <= 0:
         raise ValidationError("interval must be over 0 seconds (or None for every frame)", code="invalid_interval")
-    scanner = Scanner(scenes, attributes, preset=preset, threads=threads)
+    scanner = Scanner(scenes, attributes, preset=preset, moderation=moderation, threads=threads)
     results = []
     with open_video(source, limits) as (container, stream, info):
         next_time = 0.0
@@ -78,4 +91,17 @@ def scan_video(
                     next_time = (int((moment + half_frame) // interval) + 1) * interval
             if on_progress is not None:
                 on_progress(index + 1, max(info.frames, index + 1))
-    return VideoScan(video=info, interval=interval, frames=results)
+    segments = _segments(results, info.duration) if scanner.policy is not None else None
+    return VideoScan(video=info, interval=interval, frames=results, segments=segments)
+
+
+def _segments(frames: list[FrameScan], duration: float) -> list[Segment]:
+    segments: list[Segment] = []
+    for frame in frames:
+        decision = frame.moderation
+        if segments and (segments[-1].suggestion, segments[-1].labels) == (decision.suggestion, decision.labels):
+            continue
+        if segments:
+            segments[-1] = segments[-1].model_copy(update={"end": frame.time})
+        segments.append(Segment(start=frame.time, end=duration, suggestion=decision.suggestion, labels=decision.labels))
+    return segments
