@@ -6,7 +6,9 @@
 - ``eye-state.onnx`` reads one 32x32 crop around each eye landmark and gives eye-open logits;
   ``eyes_open`` is the less open of the two eyes, so it means both eyes are open.
 
-Every yes/no attribute is ``{probability, value}`` with ``value = probability >= THRESHOLD``.
+Every yes/no attribute is ``{probability, value}`` with ``value = probability >= THRESHOLD``, or
+"cannot tell" (both null, and a ``reason``) where the face is too small, too blurred or turned too
+far for that attribute (``ABSTAIN``).
 Quality: ``sharpness`` is 1 minus the face model's blurry probability, ``brightness`` the mean
 luma of the face crop in [0, 1], ``face_size`` the shorter side of the face box in pixels, and
 ``usable`` holds when all three are within ``USABLE``. Only the attributes asked for are filled in.
@@ -15,6 +17,7 @@ How they were trained and measured: the model cards beside the ONNX files.
 
 from __future__ import annotations
 
+import math
 from importlib import resources
 
 import numpy as np
@@ -35,6 +38,21 @@ POSE_UNIT_DEGREES = 30.0
 #: Sharpness 0.8 (blurry probability 0.2) was chosen on the training split, where it flags 81% of
 #: CelebA's blurry faces and 3.5% of its sharp ones; at 0.5 the model flagged only 56% of them.
 USABLE = {"sharpness": 0.8, "brightness": (0.15, 0.9), "face_size": 40}
+
+#: where each attribute says "cannot tell" instead of guessing: a face box narrower than
+#: ``face_too_small`` px, a blurry probability of the face model at least ``too_blurred``, or |yaw|
+#: (the pose head's) beyond ``turned_away`` degrees, tested in that order. Each bound is where the
+#: attribute's held-out accuracy falls below its target as faces get smaller, blurrier or more turned
+#: (``python -m discreet.evaluation.attribute_bands``; the figures are in the model cards). An
+#: attribute without a bound of a kind kept its target over all of that range which the data covers.
+ABSTAIN: dict[str, dict[str, float]] = {
+    "smile": {"face_too_small": 0, "too_blurred": 1.01},
+    "mouth_open": {"face_too_small": 0},
+    "eyeglasses": {"face_too_small": 0},
+    "mask": {"face_too_small": 0},
+    "eyes_open": {"face_too_small": 0},
+    "head_pose": {"face_too_small": 0},
+}
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -112,12 +130,10 @@ class AttributeModel:
     def annotate(self, image: DecodedImage, faces: list[Face], names: list[str]) -> list[Face]:
         if not faces or not names:
             return faces
-        if set(names) - {"eyes_open"}:
-            crops = np.stack([face_crop(image.pixels, face.box) for face in faces])
-            landmarks = np.stack([landmarks_in_crop(face.box, face.landmarks) for face in faces])
-            scores = self.faces.scores(crops, landmarks)
-        else:  # the face model is the costlier of the two: skipped when only the eyes are asked about
-            crops, scores = [None] * len(faces), [{}] * len(faces)
+        # every attribute reads the face model's blurry and yaw to know whether it can tell
+        crops = np.stack([face_crop(image.pixels, face.box) for face in faces])
+        landmarks = np.stack([landmarks_in_crop(face.box, face.landmarks) for face in faces])
+        scores = self.faces.scores(crops, landmarks)
         eyes = self._eyes_open(image, faces) if "eyes_open" in names else [None] * len(faces)
         return [
             face.model_copy(update={"attributes": self._attributes(face, crop, score, eye, names)})
@@ -132,7 +148,7 @@ class AttributeModel:
     @staticmethod
     def _attributes(
         face: Face,
-        crop: np.ndarray | None,
+        crop: np.ndarray,
         score: dict[str, float],
         eyes_open: float | None,
         names: list[str],
@@ -140,19 +156,39 @@ class AttributeModel:
         values: dict[str, object] = {}
         for name in ("smile", "mouth_open", "eyeglasses", "mask"):
             if name in names:
-                values[name] = _binary(score[name])
+                values[name] = _binary(score[name], cannot_tell(name, face, score))
         if eyes_open is not None:
-            values["eyes_open"] = _binary(eyes_open)
+            values["eyes_open"] = _binary(eyes_open, cannot_tell("eyes_open", face, score))
         if "head_pose" in names:
-            values["head_pose"] = HeadPose(yaw=score["yaw"], pitch=score["pitch"], roll=score["roll"])
+            values["head_pose"] = head_pose(score, cannot_tell("head_pose", face, score))
         if "quality" in names:
             values["quality"] = quality(crop, face, 1.0 - score["blurry"])
         return FaceAttributes(**values)
 
 
-def _binary(probability: float) -> BinaryAttribute:
+def cannot_tell(name: str, face: Face, score: dict[str, float]) -> str | None:
+    """The reason ``name`` cannot be told on this face (``ABSTAIN``), None when it can."""
+    bounds = ABSTAIN[name]
+    if face.box.width < bounds["face_too_small"]:
+        return "face_too_small"
+    if score["blurry"] >= bounds.get("too_blurred", math.inf):
+        return "too_blurred"
+    if abs(score["yaw"]) > bounds.get("turned_away", math.inf):
+        return "turned_away"
+    return None
+
+
+def _binary(probability: float, reason: str | None) -> BinaryAttribute:
+    if reason is not None:
+        return BinaryAttribute(probability=None, value=None, reason=reason)
     probability = min(1.0, max(0.0, probability))
     return BinaryAttribute(probability=probability, value=probability >= THRESHOLD)
+
+
+def head_pose(score: dict[str, float], reason: str | None) -> HeadPose:
+    if reason is not None:
+        return HeadPose(yaw=None, pitch=None, roll=None, reason=reason)
+    return HeadPose(yaw=score["yaw"], pitch=score["pitch"], roll=score["roll"])
 
 
 def quality(crop: np.ndarray, face: Face, sharpness: float) -> FaceQuality:
