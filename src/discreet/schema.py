@@ -54,8 +54,18 @@ class Landmarks(_Strict):
 #: for that attribute (bounds per attribute: ``discreet.analyzers.attributes.ABSTAIN``)
 Reason = Literal["face_too_small", "too_blurred", "turned_away"]
 
-#: the bounds of ``discreet.analyzers.attributes.ABSTAIN``, as the schema's descriptions state them
-ABSTAIN_TEXT = "{abstain}"
+#: the bounds of ``discreet.analyzers.attributes.ABSTAIN`` as the schema's descriptions state them
+#: (a test keeps the two alike)
+ABSTAIN_TEXT = (
+    "face_too_small: the face box is narrower than the bound (px); too_blurred: the face model's "
+    "blurry probability reaches it; turned_away: |yaw| exceeds it (degrees). Bounds: "
+    "smile: face_too_small 30, too_blurred 0.8, turned_away 30; "
+    "mouth_open: face_too_small 24, too_blurred 0.8, turned_away 30; "
+    "eyeglasses: face_too_small 30, too_blurred 0.8, turned_away 10; "
+    "mask: face_too_small 12; "
+    "eyes_open: face_too_small 40, too_blurred 0.8, turned_away 30; "
+    "head_pose: face_too_small 16."
+)
 
 
 class _CannotTell(_Strict):
@@ -89,7 +99,9 @@ class HeadPose(_CannotTell):
     yaw: float | None = Field(description="positive when the face turns towards the image's right side")
     pitch: float | None = Field(description="positive when the chin is raised (face tilted up)")
     roll: float | None = Field(description="positive when the head leans clockwise in the image (the eye on the image's right is lower)")
-    reason: Literal["face_too_small"] | None = Field(default=None, description="set when the angles are null")
+    reason: Literal["face_too_small"] | None = Field(
+        default=None, description=f"set when the angles are null. {ABSTAIN_TEXT}"
+    )
 
 
 class FaceQuality(_Strict):

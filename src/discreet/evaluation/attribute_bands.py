@@ -9,7 +9,8 @@ model and the eye model read the crops cut from the shrunk image, as they would 
 the face is that small. Printed per attribute: accuracy per face width; per band of the face model's blurry
 probability, over the faces as they are and with Gaussian blurs added (``BLURS``); and at the
 face's own size, per band of |yaw| (the pose head's own estimate). Eye state is scored on whole faces: ``eyes-faces`` (closed) and the
-checked CelebA / GENKI-4K portraits (``discreet.training.labels``).
+CelebA / GENKI-4K portraits checked by eye (``attribute_packs.read_checked_eyes``: open ones, and
+a few closed, mostly half-closed or looking down).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from discreet.analyzers.attribute_crops import eye_crops, face_crop, landmarks_i
 from discreet.analyzers.attributes import THRESHOLD, AttributeModel
 from discreet.analyzers.faces import FaceDetector
 from discreet.evaluation.attribute_packs import (
-    LabelledImage,
     find_face_in_crop,
     is_heldout,
     read_checked_eyes,
@@ -45,7 +45,8 @@ PACKS = {
     "celeba": ("smile", "mouth_open", "eyeglasses"),
     "genki4k": ("smile", "yaw"),
     "masks": ("mask",),
-    "eyes": ("eyes_open",),
+    "eyes-faces": ("eyes_open",),
+    "checked-portraits": ("eyes_open",),
 }
 
 
@@ -71,12 +72,6 @@ def shrunk(pixels: np.ndarray, face: Face, width: float | None) -> tuple[np.ndar
     return small, scaled
 
 
-def eye_state_faces(data: Path) -> list[LabelledImage]:
-    """Held-out whole faces labelled for eye state: the checked portraits and ``eyes-faces``."""
-    faces = read_checked_eyes(data) + read_labelled(data / "eyes-faces")
-    return [face for face in faces if is_heldout(face.key)]
-
-
 def _read(model: AttributeModel, image: np.ndarray, face: Face) -> dict[str, float]:
     crop = face_crop(image, face.box)[None]
     (scores,) = model.faces.scores(crop, landmarks_in_crop(face.box, face.landmarks)[None])
@@ -100,10 +95,8 @@ def measure(data: Path, limit: int | None, packs=tuple(PACKS), threads: int = 1)
     rows = []
     for pack in packs:
         labels = PACKS[pack]
-        if pack == "eyes":
-            items = eye_state_faces(data)
-        else:
-            items = [i for i in read_labelled(data / pack) if is_heldout(i.key)]
+        listed = read_checked_eyes(data) if pack == "checked-portraits" else read_labelled(data / pack)
+        items = [i for i in listed if is_heldout(i.key)]
         for item in items[:limit]:
             truth = item.labels
             pixels = decode(item.path).pixels
