@@ -142,7 +142,9 @@ def test_closed_eyes_of_heldout_whole_faces_are_called_closed(model, detector, d
 def test_open_eyes_of_checked_heldout_portraits_are_called_open(model, detector, data_dir):
     items = [i for i in read_checked_eyes(data_dir) if is_heldout(i.key) and i.labels["eyes_open"] == 1.0]
     assert len(items) >= 100
-    opened = [_annotated(model, detector, i.path, ["eyes_open"]).attributes.eyes_open.value for i in items[:12]]
+    opened = [
+        _annotated(model, detector, i.path, ["eyes_open"]).attributes.eyes_open.value for i in items[:12]
+    ]
     assert sum(value is True for value in opened) >= 11
 
 

@@ -47,9 +47,10 @@ USABLE = {"sharpness": 0.8, "brightness": (0.15, 0.9), "face_size": 40}
 #: mouth_open 0.90, eyeglasses and mask 0.98, yaw error 5 degrees). Eye state has two goals, closed
 #: faces called closed and open ones open, which pull apart: at 40-60 px and at 10-20 degrees open
 #: eyes are right on 0.90-0.94 while closed ones stay at 0.98-1.0, so it answers there rather than
-#: leave closed faces unanswered (held out: 5% of them are 40-60 px wide, 30% turned 10-30 degrees). Beyond 30 degrees of yaw the packs hold under 1% of
-#: faces, too few to measure, so nothing answers there untested. Mask has no blur or turn bound:
-#: street faces, the blurriest and most turned in the packs, keep it above its 0.93 target there.
+#: leave closed faces unanswered (held out, 5% of them are 40-60 px wide and 30% turned 10-30
+#: degrees). Beyond 30 degrees of yaw the packs hold under 1% of faces, too few to measure, so
+#: nothing answers there untested. Mask has no blur or turn bound: street faces, the blurriest and
+#: most turned in the packs, keep it above its 0.93 target there.
 ABSTAIN: dict[str, dict[str, float]] = {
     "smile": {"face_too_small": 30, "too_blurred": 0.8, "turned_away": 30},
     "mouth_open": {"face_too_small": 24, "too_blurred": 0.8, "turned_away": 30},

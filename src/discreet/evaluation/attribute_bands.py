@@ -6,11 +6,12 @@ measurement behind ``discreet.analyzers.attributes.ABSTAIN``.
 On the held-out split of each pack (``attribute_packs.is_heldout``), each face is found by the
 detector in the image as it is, then the image is shrunk so the face is a given width and the face
 model and the eye model read the crops cut from the shrunk image, as they would from a photo where
-the face is that small. Printed per attribute: accuracy per face width; per band of the face model's blurry
-probability, over the faces as they are and with Gaussian blurs added (``BLURS``); and at the
-face's own size, per band of |yaw| (the pose head's own estimate). Eye state is scored on whole faces: ``eyes-faces`` (closed) and the
-CelebA / GENKI-4K portraits checked by eye (``attribute_packs.read_checked_eyes``: open ones, and
-a few closed, mostly half-closed or looking down).
+the face is that small. Printed per attribute: accuracy per face width; per band of the face
+model's blurry probability, over the faces as they are and with Gaussian blurs added (``BLURS``);
+and at the face's own size, per band of |yaw| (the pose head's own estimate). Eye state is scored
+on whole faces: ``eyes-faces`` (closed) and the CelebA / GENKI-4K portraits checked by eye
+(``attribute_packs.read_checked_eyes``: open ones, and a few closed, mostly half-closed or
+looking down).
 """
 
 from __future__ import annotations

@@ -147,7 +147,9 @@ def read_checked_eyes(data: str | Path) -> list[LabelledImage]:
     package, name = CHECKED_EYES
     rows = csv.DictReader((resources.files(package) / name).read_text().splitlines())
     return [
-        LabelledImage(Path(data) / r["pack"] / r["file"], r["file"], {"eyes_open": float(r["label"] == "open")})
+        LabelledImage(
+            Path(data) / r["pack"] / r["file"], r["file"], {"eyes_open": float(r["label"] == "open")}
+        )
         for r in rows
         if r["label"] != "unclear"
     ]

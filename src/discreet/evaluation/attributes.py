@@ -109,7 +109,9 @@ class _Tally:
                 "n": len(every_truth),
                 "positives": int(every_truth.sum()),
                 "answered": len(pairs),
-                "cannot_tell": {r: sum(1 for _, u in unanswered if u == r) for r in sorted({u for _, u in unanswered})},
+                "cannot_tell": {
+                    r: sum(1 for _, u in unanswered if u == r) for r in sorted({u for _, u in unanswered})
+                },
                 "recall": {
                     side: round(float(np.mean(right[every_truth == value])), 4)
                     for side, value in (("yes", True), ("no", False))
@@ -234,8 +236,6 @@ def _cannot_tell_by_width(widths: dict[str, list[tuple[float, str | None]]]) -> 
         out[name] = {}
         for band, low, high in WIDTH_BANDS:
             reasons = [reason for width, reason in faces if low <= width < high]
-            out[name][band] = {
-                "faces": len(reasons),
-                "cannot_tell": round(float(np.mean([r is not None for r in reasons])), 4) if reasons else None,
-            }
+            share = round(float(np.mean([r is not None for r in reasons])), 4) if reasons else None
+            out[name][band] = {"faces": len(reasons), "cannot_tell": share}
     return out
