@@ -4,7 +4,9 @@
 
 No pack labels eye state on whole faces, so this is the one check of the eye-state model on eyes
 cut from faces: on CelebA and GENKI-4K portraits a good model says "open" almost every time. The
-figure is an open-rate, not an accuracy. Faces the detector misses are skipped.
+figure is an open-rate, not an accuracy ("cannot tell" is neither open nor closed). Faces the
+detector misses are skipped. ``python -m discreet.evaluation.attribute_bands`` scores eye state on
+the checked portraits instead.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ def main() -> None:
             called_open.append(face.attributes.eyes_open.value)
             sizes.append(face.box.width)
         print(
-            f"{pack}: eyes_open called on {np.mean(called_open):.3f} of {len(called_open)} held-out faces "
+            f"{pack}: eyes_open called on {np.mean([v is True for v in called_open]):.3f}, closed on "
+            f"{np.mean([v is False for v in called_open]):.3f}, cannot tell on "
+            f"{np.mean([v is None for v in called_open]):.3f} of {len(called_open)} held-out faces "
             f"(median face width {np.median(sizes):.0f} px)"
         )
 

@@ -101,4 +101,4 @@ def test_a_scene_installed_from_outside_reaches_library_http_and_openapi(tmp_pat
 
 def test_without_plugins_the_list_is_the_built_in_one():
     assert list(SCENES) == [analyzer.scene for analyzer in BUILT_IN]
-    assert [name for name in ScanResult.model_fields if name not in ("width", "height")] == list(SCENES)
+    assert [name for name in ScanResult.model_fields if name not in ("width", "height", "moderation")] == list(SCENES)

@@ -139,15 +139,29 @@ def _scan_remote(remote: str, api_key: str | None, paths: list[Path], urls: Path
 
 
 def _print_table(rows: list[dict], scenes: list[str]) -> None:
-    table = Table("path", *scenes, "error")
+    described = any(face.get("attributes") for row in rows for face in row.get("faces", []))
+    table = Table("path", *scenes, *(["face attributes"] if described else []), "error")
     for row in rows:
         cells = []
         for scene in scenes:
             value = row.get(scene)
             cells.append("" if value is None else str(len(value) if isinstance(value, list) else value.get("suggestion")))
+        if described:
+            cells.append("\n".join(_attribute_line(face.get("attributes", {})) for face in row.get("faces", [])))
         error = row.get("error")
         table.add_row(row["path"], *cells, f"{error['code']}: {error['message']}" if error else "")
     Console().print(table)
+
+
+def _attribute_line(attributes: dict) -> str:
+    """One face's yes/no answers, and "cannot tell" with the reason where the face does not show one."""
+    words = []
+    for name, answer in attributes.items():
+        if answer.get("reason"):
+            words.append(f"{name} cannot tell ({answer['reason']})")
+        elif "value" in answer:
+            words.append(f"{name} {'yes' if answer['value'] else 'no'}")
+    return ", ".join(words)
 
 
 @app.command()
@@ -371,10 +385,16 @@ def eval_attributes(
     for name, value in report.items():
         if isinstance(value, dict) and "accuracy" in value:
             console.print(
-                f"  {name}: accuracy {value['accuracy']:.4f}, balanced {value['balanced_accuracy']:.4f}, "
+                f"  {name}: accuracy {value['accuracy']}, balanced {value['balanced_accuracy']}, "
                 f"AUC {value['auc']} (n={value['n']}, {value['positives']} positive; "
                 f"yes from p >= {value['threshold']})"
             )
+            recall = ", ".join(f"{side} {share:.4f}" for side, share in value["recall"].items())
+            console.print(f"    answered {value['answered']}, cannot tell {value['cannot_tell']}; recall {recall}")
+        elif name == "cannot_tell_by_width":
+            for attribute, bands in value.items():
+                shares = ", ".join(f"{band} px {b['cannot_tell']} of {b['faces']}" for band, b in bands.items())
+                console.print(f"  {attribute} cannot tell, by face width: {shares}")
         elif isinstance(value, dict):
             console.print(f"  {name} (left out of accuracy): called mask {value['called_mask']} (n={value['n']})")
         elif name.startswith("head_pose"):

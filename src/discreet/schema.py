@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 
 class Strict(BaseModel):
@@ -53,19 +53,58 @@ class Landmarks(Strict):
     mouth_right: Point
 
 
-class BinaryAttribute(Strict):
-    """A yes/no face attribute: ``value`` is ``probability >= 0.5`` (``discreet.analyzers.attributes.THRESHOLD``)."""
+#: why a face attribute says "cannot tell": the face is too small, too blurred or turned too far
+#: for that attribute (bounds per attribute: ``discreet.analyzers.attributes.ABSTAIN``)
+Reason = Literal["face_too_small", "too_blurred", "turned_away"]
 
-    probability: float = Field(ge=0, le=1)
-    value: bool
+#: the bounds of ``discreet.analyzers.attributes.ABSTAIN`` as the schema's descriptions state them
+#: (a test keeps the two alike)
+ABSTAIN_TEXT = (
+    "face_too_small: the face box is narrower than the bound (px); too_blurred: the face model's "
+    "blurry probability reaches it; turned_away: |yaw| exceeds it (degrees). Bounds: "
+    "smile: face_too_small 30, too_blurred 0.8, turned_away 30; "
+    "mouth_open: face_too_small 24, too_blurred 0.8, turned_away 30; "
+    "eyeglasses: face_too_small 30, too_blurred 0.8, turned_away 10; "
+    "mask: face_too_small 12; "
+    "eyes_open: face_too_small 40, too_blurred 0.8, turned_away 30; "
+    "head_pose: face_too_small 16."
+)
 
 
-class HeadPose(Strict):
-    """Head rotation in degrees, 0 when the face looks straight at the camera (GENKI-4K's convention)."""
+class _CannotTell(Strict):
+    @model_serializer(mode="wrap")
+    def _keep_unknowns(self, handler):
+        # "cannot tell" is an answer: its null value stays in the output even where nulls are dropped
+        data = handler(self)
+        if isinstance(data, dict) and self.reason is not None:
+            data.update({name: None for name in type(self).model_fields if name not in data})
+        return data
 
-    yaw: float = Field(description="positive when the face turns towards the image's right side")
-    pitch: float = Field(description="positive when the chin is raised (face tilted up)")
-    roll: float = Field(description="positive when the head leans clockwise in the image (the eye on the image's right is lower)")
+
+class BinaryAttribute(_CannotTell):
+    """A yes/no face attribute. Where the face shows it: ``value`` is ``probability >= 0.5``
+    (``discreet.analyzers.attributes.THRESHOLD``) and ``reason`` is null. Where it does not,
+    "cannot tell": ``value`` and ``probability`` are null and ``reason`` says why."""
+
+    probability: float | None = Field(
+        ge=0, le=1, description="the model's probability of yes; null when it cannot tell"
+    )
+    value: bool | None = Field(description="probability >= 0.5; null when it cannot tell (see reason)")
+    reason: Reason | None = Field(
+        default=None, description=f"why it cannot tell, null when it answers. {ABSTAIN_TEXT}"
+    )
+
+
+class HeadPose(_CannotTell):
+    """Head rotation in degrees, 0 when the face looks straight at the camera (GENKI-4K's convention);
+    all three angles are null, with ``reason`` ``face_too_small``, on faces too small to tell."""
+
+    yaw: float | None = Field(description="positive when the face turns towards the image's right side")
+    pitch: float | None = Field(description="positive when the chin is raised (face tilted up)")
+    roll: float | None = Field(description="positive when the head leans clockwise in the image (the eye on the image's right is lower)")
+    reason: Literal["face_too_small"] | None = Field(
+        default=None, description=f"set when the angles are null. {ABSTAIN_TEXT}"
+    )
 
 
 class FaceQuality(Strict):

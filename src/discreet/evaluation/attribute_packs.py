@@ -4,7 +4,8 @@ Layouts recognised (any directory laid out the same way works):
 
 - GENKI-4K: ``labels.txt`` (line N: ``smile yaw pitch roll``, pose in radians) for ``files/fileNNNN.jpg``
 - CelebA: ``labels.csv`` with a ``file`` column and 1/0 attribute columns, images in ``images/``
-- folders: ``<attribute>/`` holds positives and ``no_<attribute>/`` negatives
+- folders: ``<attribute>/`` holds positives and ``no_<attribute>/`` negatives; a pack of one class
+  has only one of the two (``eyes-faces`` has only ``no_eyes_open/``)
 - VOC scenes: ``annotations/*.xml`` (mask state per face box), read by ``packs.read_voc``
 
 The held-out split is a hash of each image's path inside its pack, so it is the same on every
@@ -18,6 +19,7 @@ import csv
 import math
 import zlib
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import cv2
@@ -26,7 +28,7 @@ import numpy as np
 from discreet.analyzers.faces import FaceDetector
 from discreet.errors import ValidationError
 from discreet.imaging import IMAGE_SUFFIXES
-from discreet.schema import Box, Face, Landmarks, Point
+from discreet.schema import Box, Face, FaceAttributes, Landmarks, Point
 
 #: one image in five is held out of training, per pack
 HELDOUT_ONE_IN = 5
@@ -62,7 +64,7 @@ def pack_kind(directory: Path) -> str:
         return "celeba"
     if (directory / "annotations").is_dir():
         return "voc"
-    if any(p.is_dir() and (directory / f"no_{p.name}").is_dir() for p in directory.iterdir()):
+    if _attribute_folders(directory):
         return "folders"
     raise ValidationError(
         f"{directory} is not an attribute pack (genki labels.txt, celeba labels.csv, VOC annotations/, "
@@ -109,18 +111,48 @@ def _read_celeba(root: Path) -> list[LabelledImage]:
     return items
 
 
+def _attribute_folders(root: Path) -> list[str]:
+    """The attributes a folder pack labels: names with ``<name>/``, ``no_<name>/`` or both. A lone
+    folder counts only under a schema attribute's name, so any folder of images is not taken for a pack."""
+    folders = {p.name for p in root.iterdir() if p.is_dir()}
+    names = {name.removeprefix("no_") for name in folders}
+    return sorted(
+        name
+        for name in names
+        if {name, f"no_{name}"} <= folders or name in FaceAttributes.model_fields
+    )
+
+
 def _read_folders(root: Path) -> list[LabelledImage]:
     items = []
-    for positive in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("no_")):
-        negative = root / f"no_{positive.name}"
-        if not negative.is_dir():
-            continue
-        for folder, value in ((positive, 1.0), (negative, 0.0)):
+    for name in _attribute_folders(root):
+        for folder, value in ((root / name, 1.0), (root / f"no_{name}", 0.0)):
+            if not folder.is_dir():
+                continue
             for path in sorted(folder.iterdir()):
                 if path.suffix.lower() in IMAGE_SUFFIXES:
                     key = str(path.relative_to(root))
-                    items.append(LabelledImage(path, key, {positive.name: value}))
+                    items.append(LabelledImage(path, key, {name: value}))
     return items
+
+
+#: CelebA and GENKI-4K portraits checked by eye for eye state: ``pack,file,label,checked``, label
+#: ``open``, ``closed`` or ``unclear`` (sunglasses, blur or a turn hide the eyes)
+CHECKED_EYES = ("discreet.training", "labels/eyes_open_celeba_genki.csv")
+
+
+def read_checked_eyes(data: str | Path) -> list[LabelledImage]:
+    """The checked portraits (``CHECKED_EYES``) whose eyes are clearly open or closed, as images of
+    ``data``; ``key`` is the path inside the portrait's own pack, so they split as that pack does."""
+    package, name = CHECKED_EYES
+    rows = csv.DictReader((resources.files(package) / name).read_text().splitlines())
+    return [
+        LabelledImage(
+            Path(data) / r["pack"] / r["file"], r["file"], {"eyes_open": float(r["label"] == "open")}
+        )
+        for r in rows
+        if r["label"] != "unclear"
+    ]
 
 
 def find_face_in_crop(detector: FaceDetector, pixels: np.ndarray) -> Face | None:

@@ -7,7 +7,15 @@
 - VOC scenes: the detector runs on the photo, each detected face is matched (IoU >= 0.5) to an
   annotated one, and mask accuracy is over matched ``con_mascarilla`` / ``sin_mascarilla`` faces;
   ``mascarilla_mal_puesta`` faces are reported apart (how often they were called masked), and
-  annotated faces the detector missed are counted in ``faces_missed``.
+  annotated faces the detector missed are counted in ``faces_missed``. Every face the detector
+  finds is also asked for every yes/no attribute and head pose, and ``cannot_tell_by_width`` gives,
+  per attribute and band of face width, the share of faces where it said "cannot tell".
+
+Where an attribute says "cannot tell" (``discreet.analyzers.attributes.ABSTAIN``), accuracy,
+balanced accuracy and AUC are over the faces where it answered; ``answered`` and ``cannot_tell``
+(per reason) count them, and ``recall`` gives, per class, the share called right of all its faces,
+"cannot tell" counted as not right: on ``eyes-faces`` (closed eyes only), ``recall.no`` is the
+share of closed-eye faces called closed.
 
 ``split``: ``heldout`` scores only the images training never saw (``attribute_packs.is_heldout``);
 ``all`` includes training images, so its figures are optimistic.
@@ -49,6 +57,10 @@ ASKED_FOR = {
     "yaw": "head_pose",
 }
 POSE_ANGLES = ("yaw", "pitch", "roll")
+#: bands of face width (px) of ``cannot_tell_by_width``: (name, from, below)
+WIDTH_BANDS = (("<20", 0, 20), ("20-40", 20, 40), ("40-80", 40, 80), (">=80", 80, float("inf")))
+#: the attributes asked for on every detected face of a scenes pack
+BINARY_ATTRIBUTES = ("smile", "mouth_open", "eyeglasses", "mask", "eyes_open")
 #: a pack label -> the probability from which it counts as said yes; blurry is scored as
 #: ``quality.usable`` judges sharpness, other labels at the attributes' own threshold
 DECIDED_AT = {"blurry": 1.0 - USABLE["sharpness"]}
@@ -62,33 +74,50 @@ def _in_split(key: str, split: str) -> bool:
     return split == "all" or is_heldout(key)
 
 
-def _predicted(face: Face, label: str) -> float:
-    """The probability the model gives for a pack label."""
+def _predicted(face: Face, label: str) -> tuple[float | None, str | None]:
+    """The probability the model gives for a pack label, or None and the reason it cannot tell."""
     attributes = face.attributes
     if label == "blurry":
-        return 1.0 - attributes.quality.sharpness
-    return getattr(attributes, label).probability
+        return 1.0 - attributes.quality.sharpness, None
+    answer = getattr(attributes, label)
+    return answer.probability, answer.reason
 
 
 class _Tally:
     def __init__(self) -> None:
         self.pairs: dict[str, list[tuple[bool, float]]] = {}
+        self.unanswered: dict[str, list[tuple[bool, str]]] = {}
         self.angle_errors: dict[str, list[float]] = {}
 
-    def add(self, label: str, truth: float, probability: float) -> None:
-        self.pairs.setdefault(label, []).append((truth > 0.5, probability))
+    def add(self, label: str, truth: float, probability: float | None, reason: str | None = None) -> None:
+        if reason is None:
+            self.pairs.setdefault(label, []).append((truth > 0.5, probability))
+        else:
+            self.unanswered.setdefault(label, []).append((truth > 0.5, reason))
 
     def report(self) -> dict:
         out: dict = {}
-        for label, pairs in self.pairs.items():
-            truth, probability = (np.array(v) for v in zip(*pairs))
+        for label in sorted(set(self.pairs) | set(self.unanswered), key=list(ASKED_FOR).index):
+            pairs, unanswered = self.pairs.get(label, []), self.unanswered.get(label, [])
+            truth, probability = (np.array(v) for v in zip(*pairs)) if pairs else (np.zeros(0, bool),) * 2
             threshold = DECIDED_AT.get(label, THRESHOLD)
             guess = probability >= threshold
+            every_truth = np.concatenate([truth, [t for t, _ in unanswered]]).astype(bool)
+            right = np.concatenate([truth == guess, np.zeros(len(unanswered), bool)])
             out[label] = {
-                "accuracy": round(float(np.mean(truth == guess)), 4),
-                "n": len(pairs),
-                "positives": int(truth.sum()),
-                "balanced_accuracy": round(balanced_accuracy(truth, guess), 4),
+                "accuracy": round(float(np.mean(truth == guess)), 4) if pairs else None,
+                "n": len(every_truth),
+                "positives": int(every_truth.sum()),
+                "answered": len(pairs),
+                "cannot_tell": {
+                    r: sum(1 for _, u in unanswered if u == r) for r in sorted({u for _, u in unanswered})
+                },
+                "recall": {
+                    side: round(float(np.mean(right[every_truth == value])), 4)
+                    for side, value in (("yes", True), ("no", False))
+                    if (every_truth == value).any()
+                },
+                "balanced_accuracy": round(balanced_accuracy(truth, guess), 4) if pairs else None,
                 "auc": _auc(truth, probability),
                 "threshold": round(threshold, 4),
             }
@@ -143,11 +172,12 @@ def evaluate_attributes(
             (face,) = model.annotate(decode(pixels), [face], names)
             for label, truth in item.labels.items():
                 if label in POSE_ANGLES:
-                    tally.angle_errors.setdefault(label, []).append(
-                        abs(getattr(face.attributes.head_pose, label) - truth)
-                    )
+                    if face.attributes.head_pose.reason is None:
+                        tally.angle_errors.setdefault(label, []).append(
+                            abs(getattr(face.attributes.head_pose, label) - truth)
+                        )
                 elif label in ASKED_FOR:
-                    tally.add(label, truth, _predicted(face, label))
+                    tally.add(label, truth, *_predicted(face, label))
         if on_image:
             on_image(done, len(items))
     report = {**tally.report(), "images": len(items), "split": split, "crop": crop}
@@ -170,19 +200,24 @@ def _evaluate_scenes(
     tally = _Tally()
     incorrectly_worn: list[bool] = []
     missed = 0
+    widths: dict[str, list[tuple[float, str | None]]] = {}
     for done, image in enumerate(images, start=1):
         decoded = decode(image.path)
-        faces = model.annotate(decoded, detector.analyze(decoded), ["mask"])
+        faces = model.annotate(decoded, detector.analyze(decoded), [*BINARY_ATTRIBUTES, "head_pose"])
+        for face in faces:
+            for name in (*BINARY_ATTRIBUTES, "head_pose"):
+                widths.setdefault(name, []).append((face.box.width, getattr(face.attributes, name).reason))
         matches = match_to_truth([truth.box for truth in image.boxes], [face.box for face in faces])
         for truth, best in zip(image.boxes, matches):
             if best is None:
                 missed += 1
                 continue
-            probability = faces[best].attributes.mask.probability
+            mask = faces[best].attributes.mask
             if truth.label == MASK_WORN_INCORRECTLY:
-                incorrectly_worn.append(probability >= THRESHOLD)
+                if mask.reason is None:
+                    incorrectly_worn.append(mask.probability >= THRESHOLD)
             elif truth.label in MASK_STATES:
-                tally.add("mask", MASK_STATES[truth.label], probability)
+                tally.add("mask", MASK_STATES[truth.label], mask.probability, mask.reason)
         if on_image:
             on_image(done, len(images))
     report = tally.report()
@@ -190,4 +225,17 @@ def _evaluate_scenes(
         "called_mask": round(float(np.mean(incorrectly_worn)), 4) if incorrectly_worn else None,
         "n": len(incorrectly_worn),
     }
+    report["cannot_tell_by_width"] = _cannot_tell_by_width(widths)
     return {**report, "faces_missed": missed, "images": len(images), "split": split, "crop": "face"}
+
+
+def _cannot_tell_by_width(widths: dict[str, list[tuple[float, str | None]]]) -> dict:
+    """Per attribute and band of face width: faces, and the share of them where it could not tell."""
+    out: dict = {}
+    for name, faces in widths.items():
+        out[name] = {}
+        for band, low, high in WIDTH_BANDS:
+            reasons = [reason for width, reason in faces if low <= width < high]
+            share = round(float(np.mean([r is not None for r in reasons])), 4) if reasons else None
+            out[name][band] = {"faces": len(reasons), "cannot_tell": share}
+    return out

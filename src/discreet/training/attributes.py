@@ -1,4 +1,4 @@
-"""Train the project's own face-attribute and eye-state models and export them to ONNX.
+"""Train the project's own face-attribute model (and define the eye-state network) and export to ONNX.
 
     python -m discreet.training.attributes --data ../shared/data --out src/discreet/models/artifacts/
 
@@ -11,7 +11,8 @@ Two models:
   labels only some heads (GENKI: smile and pose; CelebA: smile, mouth_open, eyeglasses, blurry;
   masks and scenes: mask), so each head's loss is taken over the samples that label it. The
   exported file averages ``--members`` networks, each on the crop and on its mirror (``Averaged``).
-- ``eye-state``: one 32x32 eye crop in, one logit (eye open) out, a small CNN trained on the eyes pack.
+- ``eye-state``: one 32x32 eye crop in, one logit (eye open) out: ``EyeStateNet`` here, trained by
+  ``discreet.training.eyes`` on eyes cut from whole faces.
 
 The held-out split (``discreet.evaluation.attribute_packs.is_heldout``) never reaches training;
 the figures printed at the end are on it. ``--packs`` trains on some packs only, which gives the
@@ -31,12 +32,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from discreet.analyzers.attribute_crops import EYE_SIZE, FACE_SIZE
+from discreet.analyzers.attribute_crops import FACE_SIZE
 from discreet.analyzers.attributes import to_input
 from discreet.analyzers.faces import FaceDetector
 from discreet.evaluation.metrics import balanced_accuracy
 from discreet.training.backbone import CHANNELS, STRIDE, DetectorBackbone
-from discreet.training.crops import EYE_PACKS, FACE_PACKS, LABELS, build_cache, load_cache
+from discreet.training.crops import FACE_PACKS, LABELS, build_cache, load_cache
 
 #: the face model's outputs, in order (``discreet.analyzers.attributes`` reads them by this order)
 FACE_BINARY_HEADS = ("smile", "mouth_open", "eyeglasses", "blurry", "mask")
@@ -370,60 +371,36 @@ def main(argv: list[str] | None = None) -> None:
         "--packs", default=",".join(FACE_PACKS), help="face packs trained on (all are scored)"
     )
     parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--eye-epochs", type=int, default=25)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--models", default="face,eye", help="which models to train: face, eye or both")
     parser.add_argument("--members", type=int, default=MEMBERS, help="networks averaged in the face model")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
 
     detector = FaceDetector("default", threads=args.threads)
-    if "face" in args.models:
-        caches = {pack: load_cache(build_cache(args.data, args.cache, pack, detector)) for pack in FACE_PACKS}
-        trained_on = [p.strip() for p in args.packs.split(",") if p.strip()]
-        data = _training_part({p: caches[p] for p in trained_on})
-        print(f"face-attributes: {len(data['crops'])} training crops from {', '.join(trained_on)}")
-        weights = positive_weights(data["labels"])
-        members = []
-        for member in range(args.members):
-            print(f"member {member + 1} of {args.members} (seed {args.seed + member})")
-            face_model = FaceAttributeNet()
-            fit(
-                face_model,
-                data,
-                lambda out, y: face_loss(*out, y, weights),
-                args.epochs,
-                64,
-                args.seed + member,
-                Augmentation(),
-            )
-            members.append(face_model)
-        shipped = Averaged(members)
-        report("face-attributes", caches, shipped, FACE_BINARY_HEADS)
-        export(shipped, FACE_SIZE, args.out / "face-attributes.onnx", ["logits", "pose"], True)
-    if "eye" in args.models:
-        _train_eyes(args, detector)
-
-
-def _train_eyes(args: argparse.Namespace, detector: FaceDetector) -> None:
-    eyes = {pack: load_cache(build_cache(args.data, args.cache, pack, detector)) for pack in EYE_PACKS}
-    data = _training_part(eyes)
-    print(f"eye-state: {len(data['crops'])} training crops")
-    eye_model = EyeStateNet()
-    column = LABELS.index("eyes_open")
-
-    def eye_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(logits[:, 0], y[:, column])
-
-    # The eyes pack is sharp close-ups; an eye cut from a face in a photo is often 10-20 px wide.
-    settings = Augmentation(
-        blur_share=0.15, blur_radii=(1, 1), low_resolution_share=0.6, shrink=(1 / 4, 1 / 2)
-    )
-    fit(eye_model, data, eye_loss, args.eye_epochs, 64, args.seed, settings)
-    report("eye-state", eyes, eye_model, ("eyes_open",))
-    export(eye_model, EYE_SIZE, args.out / "eye-state.onnx", ["logits"], False)
+    caches = {pack: load_cache(build_cache(args.data, args.cache, pack, detector)) for pack in FACE_PACKS}
+    trained_on = [p.strip() for p in args.packs.split(",") if p.strip()]
+    data = _training_part({p: caches[p] for p in trained_on})
+    print(f"face-attributes: {len(data['crops'])} training crops from {', '.join(trained_on)}")
+    weights = positive_weights(data["labels"])
+    members = []
+    for member in range(args.members):
+        print(f"member {member + 1} of {args.members} (seed {args.seed + member})")
+        face_model = FaceAttributeNet()
+        fit(
+            face_model,
+            data,
+            lambda out, y: face_loss(*out, y, weights),
+            args.epochs,
+            64,
+            args.seed + member,
+            Augmentation(),
+        )
+        members.append(face_model)
+    shipped = Averaged(members)
+    report("face-attributes", caches, shipped, FACE_BINARY_HEADS)
+    export(shipped, FACE_SIZE, args.out / "face-attributes.onnx", ["logits", "pose"], True)
 
 
 if __name__ == "__main__":
