@@ -20,18 +20,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from discreet import __version__
+from discreet.errors import PayloadTooLarge
 from discreet.pipeline import Scanner
+from discreet.service import hardening
 from discreet.service.auth import RateLimiter
 from discreet.service.callbacks import CallbackSender
 from discreet.service.config import ServiceSettings
 from discreet.service.errors import (
-    PayloadTooLarge,
     error_response,
     install_error_handlers,
     new_request_id,
     request_id_var,
 )
-from discreet.service import hardening
 from discreet.service.fetch import SafeHttp
 from discreet.service.metrics import (
     BROKER_DEPTH,
@@ -45,8 +45,8 @@ from discreet.service.metrics import (
 from discreet.service.queue import Housekeeper, InProcessQueue, TaskRunner
 from discreet.service.routes import router, task_view
 from discreet.service.store import Store
-from discreet.service.video_routes import router as video_router
 from discreet.service.store.db import QUEUED, RUNNING, utcnow
+from discreet.service.video_routes import router as video_router
 
 if TYPE_CHECKING:
     from discreet.service.celery_queue import CeleryQueue

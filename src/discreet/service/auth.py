@@ -16,8 +16,7 @@ from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from discreet.errors import DiscreetError
-from discreet.service.errors import RateLimited, Unauthorized
+from discreet.errors import RateLimited, Unauthorized, ValidationError
 from discreet.service.store import ApiKey, Store
 from discreet.service.store.models import LOCAL_KEY_ID
 
@@ -31,7 +30,7 @@ def hash_key(key: str) -> str:
 def create_key(store: Store, tenant: str, name: str = "") -> tuple[str, ApiKey]:
     """Make a key; the plain key is returned once and never stored."""
     if not tenant.strip():
-        raise DiscreetError("a key needs a tenant name", code="invalid_request")
+        raise ValidationError("a key needs a tenant name", code="invalid_request")
     key_id = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     return key, store.add_key(key_id, hash_key(key), tenant.strip(), name)

@@ -29,9 +29,9 @@ from celery import Celery, signals
 from kombu.exceptions import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 
+from discreet.errors import QueueUnavailable
 from discreet.service.callbacks import CallbackSender
 from discreet.service.config import ServiceSettings
-from discreet.service.errors import QueueUnavailable
 from discreet.service.fetch import SafeHttp
 from discreet.service.queue import Heartbeat, Housekeeper, TaskRunner, process_name
 from discreet.service.store import Store

@@ -18,8 +18,8 @@ from urllib.parse import urljoin
 
 import httpx
 
+from discreet.errors import FetchError
 from discreet.service.config import ServiceSettings
-from discreet.service.errors import FetchError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -16,12 +16,19 @@ from pydantic import ValidationError as PydanticValidationError
 from starlette.datastructures import UploadFile
 
 from discreet.anonymize import METHODS, anonymize
-from discreet.errors import DiscreetError, ImageError, ValidationError
+from discreet.errors import (
+    DiscreetError,
+    ImageError,
+    NotFound,
+    QueueUnavailable,
+    TooManyTasks,
+    ValidationError,
+)
 from discreet.imaging import SUPPORTED_FORMATS
 from discreet.pipeline import check_scenes
 from discreet.policy import check_attributes
 from discreet.service.auth import caller
-from discreet.service.errors import ERROR_RESPONSES, NotFound, QueueUnavailable, TooManyTasks
+from discreet.service.errors import ERROR_RESPONSES
 from discreet.service.metrics import TASKS
 from discreet.service.models import (
     AsyncScanRequest,

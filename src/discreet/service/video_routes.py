@@ -10,10 +10,10 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import ValidationError as PydanticValidationError
 from starlette.datastructures import UploadFile
 
-from discreet.errors import ValidationError
+from discreet.errors import NotFound, ValidationError
 from discreet.pipeline import check_scenes
 from discreet.policy import check_attributes
-from discreet.service.errors import ERROR_RESPONSES, NotFound
+from discreet.service.errors import ERROR_RESPONSES
 from discreet.service.models import QueuedTask, VideoTaskRequest
 from discreet.service.routes import Caller, submit
 from discreet.service.store.db import SUCCEEDED, NewTask

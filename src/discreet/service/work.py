@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from discreet.errors import DiscreetError
+from discreet.errors import DiscreetError, TaskCanceled
 from discreet.pipeline import scan
 from discreet.service.fetch import SafeHttp
 from discreet.service.metrics import TASKS
@@ -41,11 +41,6 @@ def run_task(http: SafeHttp, scenes: Sequence[str], attributes: Sequence[str], *
         outcome = (None, task_error(exc))
     TASKS.labels(mode, "failed" if outcome[1] else "succeeded").inc()
     return outcome
-
-
-class TaskCanceled(DiscreetError):
-    code = "canceled"
-    http_status = 409
 
 
 def run_video_task(http: SafeHttp, store: Store, task_id: str, options: dict[str, Any], *,
