@@ -296,7 +296,7 @@ def keys_list() -> None:
     from discreet.service.server import open_store
 
     table = Table("id", "tenant", "name", "created", "revoked")
-    for row in open_store(ServiceSettings()).list_keys():
+    for row in open_store(ServiceSettings()).keys.list_keys():
         table.add_row(row.id, row.tenant, row.name, f"{row.created_at:%Y-%m-%d %H:%M}",
                       f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "")
     Console().print(table)
@@ -308,7 +308,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key's id, as `di
     from discreet.service.config import ServiceSettings
     from discreet.service.server import open_store
 
-    if not open_store(ServiceSettings()).revoke_key(key_id):
+    if not open_store(ServiceSettings()).keys.revoke_key(key_id):
         stderr.print(f"[red]error[/red] not_found: no active key '{key_id}'")
         raise typer.Exit(2)
     stderr.print(f"revoked {key_id}")

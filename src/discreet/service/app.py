@@ -45,8 +45,9 @@ from discreet.service.metrics import (
 from discreet.service.queue import Housekeeper, InProcessQueue, TaskRunner
 from discreet.service.routes import router, task_view
 from discreet.service.store import Store
-from discreet.service.store.db import QUEUED, RUNNING, utcnow
+from discreet.service.store.database import utcnow
 from discreet.service.video_routes import router as video_router
+from discreet.states import TaskStatus
 
 if TYPE_CHECKING:
     from discreet.service.celery_queue import CeleryQueue
@@ -148,7 +149,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                                    workers=settings.workers, grace=settings.shutdown_grace_seconds)
         state = app.state
         state.settings, state.store, state.http, state.queue = settings, store, http, queue
-        state.local_mode = not store.has_active_keys()
+        state.local_mode = not store.keys.has_active_keys()
         state.rate_limiter = RateLimiter(settings.rate_limit)
         state.scan_limiter = anyio.CapacityLimiter(settings.scan_concurrency)
         state.models_ready = threading.Event()
@@ -213,8 +214,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 def update_queue_metrics(state: Any) -> None:
     """Queue depth, workers and recent task latencies, read from the store (and the broker) at scrape
     time, so every API process of a cluster shows the cluster's figures."""
-    counts = state.store.count_by_status()
-    for status in (QUEUED, RUNNING):
+    counts = state.store.tasks.count_by_status()
+    for status in (TaskStatus.QUEUED, TaskStatus.RUNNING):
         QUEUE_DEPTH.labels(status).set(counts.get(status, 0))
     queue = state.queue
     if state.settings.broker_url:
@@ -227,7 +228,7 @@ def update_queue_metrics(state: Any) -> None:
             WORKERS.set(float("nan"))
     else:
         WORKERS.set(state.settings.workers)
-    record_latencies(state.store.finished_since(utcnow() - LATENCY_WINDOW))
+    record_latencies(state.store.tasks.finished_since(utcnow() - LATENCY_WINDOW))
 
 
 def _hide_password(url: str | None) -> str:

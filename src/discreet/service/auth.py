@@ -18,7 +18,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from discreet.errors import RateLimited, Unauthorized, ValidationError
 from discreet.service.store import ApiKey, Store
-from discreet.service.store.models import LOCAL_KEY_ID
+from discreet.service.store.tables import LOCAL_KEY_ID
 
 KEY_PREFIX = "dsk_"
 
@@ -33,13 +33,13 @@ def create_key(store: Store, tenant: str, name: str = "") -> tuple[str, ApiKey]:
         raise ValidationError("a key needs a tenant name", code="invalid_request")
     key_id = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-    return key, store.add_key(key_id, hash_key(key), tenant.strip(), name)
+    return key, store.keys.add_key(key_id, hash_key(key), tenant.strip(), name)
 
 
 def authenticate(store: Store, authorization: str | None, *, allow_anonymous: bool) -> ApiKey:
     if not authorization:
         if allow_anonymous:
-            key = store.get_key(LOCAL_KEY_ID)
+            key = store.keys.get_key(LOCAL_KEY_ID)
             assert key is not None  # created by Store.migrate
             return key
         raise Unauthorized("send an API key: Authorization: Bearer dsk_...")
@@ -48,7 +48,7 @@ def authenticate(store: Store, authorization: str | None, *, allow_anonymous: bo
     if scheme.lower() != "bearer" or not presented.startswith(KEY_PREFIX):
         raise Unauthorized("the Authorization header must be 'Bearer dsk_...'")
     key_id = presented[len(KEY_PREFIX):].partition("_")[0]
-    row = store.get_key(key_id)
+    row = store.keys.get_key(key_id)
     expected = row.key_hash if row is not None and row.key_hash else hash_key(secrets.token_hex(16))
     if not hmac.compare_digest(expected, hash_key(presented)) or row is None or row.revoked_at is not None:
         raise Unauthorized("unknown or revoked API key")

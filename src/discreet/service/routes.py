@@ -41,9 +41,9 @@ from discreet.service.models import (
     TaskList,
     TaskView,
 )
-from discreet.service.store import ApiKey, Task
-from discreet.service.store.db import FAILED, SUCCEEDED, NewTask
+from discreet.service.store import ApiKey, NewTask, TaskRow
 from discreet.service.work import scan_image, task_error
+from discreet.states import TaskStatus
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 Caller = Annotated[ApiKey, Depends(caller)]
@@ -131,10 +131,10 @@ async def scan(request: Request, key: Caller) -> JSONResponse:
             result = await anyio.to_thread.run_sync(
                 scan_image, image, parsed.scenes, parsed.attributes, limiter=state.scan_limiter
             )
-            TASKS.labels("sync", SUCCEEDED).inc()
+            TASKS.labels("sync", TaskStatus.SUCCEEDED).inc()
             return {"data_id": task.data_id, **result}
         except Exception as exc:  # noqa: BLE001 - one task's failure stays in its slot
-            TASKS.labels("sync", FAILED).inc()
+            TASKS.labels("sync", TaskStatus.FAILED).inc()
             return {"data_id": task.data_id, "error": task_error(exc)}
 
     results = await asyncio.gather(*(one(task) for task in parsed.tasks))
@@ -162,7 +162,7 @@ async def scan_async(request: Request, key: Caller) -> JSONResponse:
 
 
 async def submit(request: Request, key: ApiKey, scenes: list[str], attributes: list[str], specs: list[NewTask],
-                 callback_url: str | None, **kind: Any) -> list[Task]:
+                 callback_url: str | None, **kind: Any) -> list[TaskRow]:
     """Store and queue tasks (``kind``: the video task's kind and options), honouring ``Idempotency-Key``."""
     state = request.app.state
     if callback_url:
@@ -171,7 +171,7 @@ async def submit(request: Request, key: ApiKey, scenes: list[str], attributes: l
     if idempotency_key and len(idempotency_key) > 200:
         raise ValidationError("Idempotency-Key is longer than 200 characters", code="invalid_request")
     rows, created = await anyio.to_thread.run_sync(
-        lambda: state.store.submit(key, scenes, attributes, specs,
+        lambda: state.store.tasks.submit(key, scenes, attributes, specs,
                                    callback_url=callback_url, idempotency_key=idempotency_key, **kind)
     )
     if created:
@@ -179,7 +179,7 @@ async def submit(request: Request, key: ApiKey, scenes: list[str], attributes: l
         try:
             await anyio.to_thread.run_sync(state.queue.enqueue, task_ids)
         except QueueUnavailable:
-            await anyio.to_thread.run_sync(state.store.discard, task_ids)  # so the client's retry starts clean
+            await anyio.to_thread.run_sync(state.store.tasks.discard, task_ids)  # so the client's retry starts clean
             raise
     return rows
 
@@ -188,7 +188,7 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat() + "Z"
 
 
-def task_view(task: Task) -> dict[str, Any]:
+def task_view(task: TaskRow) -> dict[str, Any]:
     view: dict[str, Any] = {
         "task_id": task.id, "data_id": task.data_id, "status": task.status,
         "created_at": _iso(task.created_at), "started_at": _iso(task.started_at),
@@ -210,7 +210,7 @@ def task_view(task: Task) -> dict[str, Any]:
 
 @router.get("/tasks/{task_id}", response_model=TaskView)
 async def get_task(task_id: str, request: Request, key: Caller) -> JSONResponse:
-    task = await anyio.to_thread.run_sync(request.app.state.store.get_task, key.tenant, task_id)
+    task = await anyio.to_thread.run_sync(request.app.state.store.tasks.get_task, key.tenant, task_id)
     if task is None:
         raise NotFound(f"no task '{task_id}' (unknown, erased, expired, or another tenant's)")
     return JSONResponse(task_view(task))
@@ -225,7 +225,7 @@ async def get_tasks(
     wanted = list(dict.fromkeys(i for value in ids for i in value.split(",") if i))
     if len(wanted) > request.app.state.settings.max_tasks:
         raise TooManyTasks(f"ask for at most {request.app.state.settings.max_tasks} tasks at once")
-    rows = await anyio.to_thread.run_sync(request.app.state.store.get_tasks, key.tenant, wanted)
+    rows = await anyio.to_thread.run_sync(request.app.state.store.tasks.get_tasks, key.tenant, wanted)
     return JSONResponse({"tasks": [task_view(t) for t in rows]})
 
 
@@ -234,7 +234,7 @@ async def delete_task(task_id: str, request: Request, key: Caller) -> DeletedTas
     """Cancel a queued task, ask a running one to stop (its result is dropped), or erase a finished one."""
     state = request.app.state
     ttl = timedelta(seconds=state.settings.result_ttl_seconds)
-    status = await anyio.to_thread.run_sync(state.store.cancel_or_erase, key.tenant, task_id, ttl)
+    status = await anyio.to_thread.run_sync(state.store.tasks.cancel_or_erase, key.tenant, task_id, ttl)
     if status is None:
         raise NotFound(f"no task '{task_id}'")
     return DeletedTask(task_id=task_id, status={"running": "canceling"}.get(status, status))

@@ -35,7 +35,7 @@ def serve(host: str, port: int) -> None:
     configure_logging()
     settings = ServiceSettings()
     store = open_store(settings)
-    has_keys = store.has_active_keys()
+    has_keys = store.keys.has_active_keys()
     store.close()
     if not has_keys:
         if not is_loopback(host):

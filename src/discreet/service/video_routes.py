@@ -16,7 +16,8 @@ from discreet.policy import check_attributes
 from discreet.service.errors import ERROR_RESPONSES
 from discreet.service.models import QueuedTask, VideoTaskRequest
 from discreet.service.routes import Caller, submit
-from discreet.service.store.db import SUCCEEDED, NewTask
+from discreet.service.store import NewTask
+from discreet.states import TaskStatus
 from discreet.video import VideoLimits, open_video
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
@@ -85,7 +86,7 @@ def _check_video(video: bytes) -> None:
             responses={200: {"content": {"video/mp4": {}}, "description": "the anonymized video"}})
 async def task_video(task_id: str, request: Request, key: Caller) -> FileResponse:
     """The anonymized video of a finished video task that asked for it, until its result expires."""
-    task = await anyio.to_thread.run_sync(request.app.state.store.get_task, key.tenant, task_id)
-    if task is None or task.status != SUCCEEDED or not task.output_path or not Path(task.output_path).is_file():
+    task = await anyio.to_thread.run_sync(request.app.state.store.tasks.get_task, key.tenant, task_id)
+    if task is None or task.status != TaskStatus.SUCCEEDED or not task.output_path or not Path(task.output_path).is_file():
         raise NotFound(f"no anonymized video for task '{task_id}' (unknown, not finished, not asked, or expired)")
     return FileResponse(task.output_path, media_type="video/mp4", filename=f"{task.data_id}-anonymized.mp4")

@@ -69,7 +69,7 @@ def _video_result(store: Store, task_id: str, options: dict[str, Any], data: byt
             share = (done_pass + done / max(total, 1)) / passes
             if share - last[0] >= 0.01 or done >= total:
                 last[0] = share
-                if not store.record_progress(task_id, round(min(share, 1.0), 4)):
+                if not store.tasks.record_progress(task_id, round(min(share, 1.0), 4)):
                     raise TaskCanceled("the task was canceled")
 
         return report
@@ -80,7 +80,7 @@ def _video_result(store: Store, task_id: str, options: dict[str, Any], data: byt
     if options.get("anonymize"):
         target = Path(options["output_dir"]) / f"{task_id}.mp4"
         target.parent.mkdir(parents=True, exist_ok=True)
-        store.record_output(task_id, target)
+        store.tasks.record_output(task_id, target)
         covered = anonymize_video(data, target, options.get("method", "blur"), on_progress=progress(1))
         result["anonymized"] = {**covered.model_dump(mode="json", exclude={"video"}),
                                 "download": f"/v1/tasks/{task_id}/video"}
