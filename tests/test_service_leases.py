@@ -58,7 +58,7 @@ def test_release_gives_back_only_the_owners_tasks(tmp_path):
 
 def test_a_task_claimed_too_often_ends_failed(tmp_path):
     from discreet.service.fetch import SafeHttp
-    from discreet.service.queue import TaskRunner
+    from discreet.service.tasks.queue import TaskRunner
 
     service_settings = settings(tmp_path)
     store = _store(tmp_path)

@@ -234,7 +234,7 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
 ) -> None:
     """Run the HTTP service (settings from DISCREET_* variables; see README, section Service)."""
-    from discreet.service.server import serve as run
+    from discreet.service.api.server import serve as run
 
     run(host, port)
 
@@ -244,8 +244,8 @@ def worker(
     concurrency: Annotated[Optional[int], typer.Option(help="task processes (default DISCREET_WORKER_CONCURRENCY, 1)")] = None,
 ) -> None:
     """Run a Celery worker for a scale-out service (DISCREET_BROKER_URL, DISCREET_DATABASE_URL; see README)."""
-    from discreet.service.celery_queue import run_worker
     from discreet.service.config import ServiceSettings
+    from discreet.service.tasks.celery_worker import run_worker
 
     run_worker(ServiceSettings(), concurrency)
 
@@ -279,10 +279,10 @@ def keys_create(
     """Create a key; prints it and its callback signing secret once."""
     from discreet.service.auth import create_key
     from discreet.service.config import ServiceSettings
-    from discreet.service.server import open_store
+    from discreet.service.store import open_store
 
     try:
-        key, row = create_key(open_store(ServiceSettings()), tenant, name)
+        key, row = create_key(open_store(ServiceSettings().store_url()), tenant, name)
     except DiscreetError as error:
         raise _fail(error) from None
     print(json.dumps({"id": row.id, "tenant": row.tenant, "key": key, "webhook_secret": row.webhook_secret}))
@@ -293,10 +293,10 @@ def keys_create(
 def keys_list() -> None:
     """List keys (never the keys themselves)."""
     from discreet.service.config import ServiceSettings
-    from discreet.service.server import open_store
+    from discreet.service.store import open_store
 
     table = Table("id", "tenant", "name", "created", "revoked")
-    for row in open_store(ServiceSettings()).keys.list_keys():
+    for row in open_store(ServiceSettings().store_url()).keys.list_keys():
         table.add_row(row.id, row.tenant, row.name, f"{row.created_at:%Y-%m-%d %H:%M}",
                       f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "")
     Console().print(table)
@@ -306,9 +306,9 @@ def keys_list() -> None:
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key's id, as `discreet keys list` shows")]) -> None:
     """Revoke a key at once: requests with it get `unauthorized`."""
     from discreet.service.config import ServiceSettings
-    from discreet.service.server import open_store
+    from discreet.service.store import open_store
 
-    if not open_store(ServiceSettings()).keys.revoke_key(key_id):
+    if not open_store(ServiceSettings().store_url()).keys.revoke_key(key_id):
         stderr.print(f"[red]error[/red] not_found: no active key '{key_id}'")
         raise typer.Exit(2)
     stderr.print(f"revoked {key_id}")

@@ -11,7 +11,6 @@ import hmac
 import secrets
 import time
 
-from fastapi import Request
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -67,12 +66,3 @@ class RateLimiter:
             reset_at, _remaining = self.limiter.get_window_stats(self.item, key_id)
             retry_after = max(1, int(reset_at - time.time()) + 1)
             raise RateLimited(f"over {self.item} for this key; retry in {retry_after} s", retry_after=retry_after)
-
-
-def caller(request: Request) -> ApiKey:
-    """FastAPI dependency: the calling key, after authentication and the rate limit."""
-    state = request.app.state
-    key = authenticate(state.store, request.headers.get("authorization"), allow_anonymous=state.local_mode)
-    state.rate_limiter.check(key.id)
-    request.state.key_id = key.id
-    return key

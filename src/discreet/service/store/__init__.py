@@ -26,4 +26,11 @@ class Store(Database):
         self.keys.ensure_local_key()
 
 
-__all__ = ["ApiKey", "NewTask", "Store", "TaskInput", "TaskRow", "TaskSource"]
+def open_store(url: str) -> Store:
+    """The store at ``url``, migrated to the newest schema."""
+    store = Store(url)
+    store.migrate()
+    return store
+
+
+__all__ = ["ApiKey", "NewTask", "Store", "TaskInput", "TaskRow", "TaskSource", "open_store"]

@@ -30,12 +30,13 @@ from kombu.exceptions import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 
 from discreet.errors import QueueUnavailable
-from discreet.service.callbacks import CallbackSender
 from discreet.service.config import ServiceSettings
 from discreet.service.fetch import SafeHttp
-from discreet.service.queue import Heartbeat, Housekeeper, TaskRunner, process_name
 from discreet.service.store import Store
 from discreet.service.store.database import utcnow
+from discreet.service.tasks.callbacks import CallbackSender
+from discreet.service.tasks.queue import Heartbeat, Housekeeper, TaskRunner, process_name
+from discreet.service.tasks.views import task_view
 from discreet.states import CallbackState
 
 log = logging.getLogger("discreet.service.celery")
@@ -156,7 +157,6 @@ class _WorkerProcess:
 
     def __init__(self, settings: ServiceSettings) -> None:
         from discreet.pipeline import Scanner
-        from discreet.service.routes import task_view
 
         self.store = Store(settings.store_url())
         self.http = SafeHttp(settings)

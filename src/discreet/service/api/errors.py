@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from contextvars import ContextVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,11 +17,9 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from discreet.errors import ERROR_CODES, DiscreetError, RetryLater
+from discreet.service.log import request_id_var
 
 log = logging.getLogger("discreet.service")
-
-request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
-
 
 class ErrorDetail(BaseModel):
     code: str
@@ -36,7 +33,8 @@ class ErrorBody(BaseModel):
 
 #: Error answers listed in the OpenAPI document of every route, built from the declared codes.
 ERROR_RESPONSES: dict[int | str, dict] = {
-    status: {"model": ErrorBody, "description": ", ".join(c.code for c in ERROR_CODES.values() if c.http_status == status)}
+    status: {"model": ErrorBody,
+             "description": ", ".join(c.code for c in ERROR_CODES.values() if c.http_status == status)}
     for status in sorted({c.http_status for c in ERROR_CODES.values()})
 }
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -12,115 +11,36 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from discreet import __version__
-from discreet.errors import PayloadTooLarge
 from discreet.pipeline import Scanner
-from discreet.service import hardening
+from discreet.service.api import middleware
+from discreet.service.api.dependencies import Services, ServicesDep
+from discreet.service.api.errors import error_response, install_error_handlers
+from discreet.service.api.routes import router
+from discreet.service.api.video_routes import router as video_router
 from discreet.service.auth import RateLimiter
-from discreet.service.callbacks import CallbackSender
 from discreet.service.config import ServiceSettings
-from discreet.service.errors import (
-    error_response,
-    install_error_handlers,
-    new_request_id,
-    request_id_var,
-)
 from discreet.service.fetch import SafeHttp
-from discreet.service.metrics import (
-    BROKER_DEPTH,
-    LATENCY,
-    LATENCY_WINDOW,
-    QUEUE_DEPTH,
-    REQUESTS,
-    WORKERS,
-    record_latencies,
-)
-from discreet.service.queue import Housekeeper, InProcessQueue, TaskRunner
-from discreet.service.routes import router, task_view
+from discreet.service.log import configure_logging
+from discreet.service.metrics import BROKER_DEPTH, LATENCY_WINDOW, QUEUE_DEPTH, WORKERS, record_latencies
 from discreet.service.store import Store
 from discreet.service.store.database import utcnow
-from discreet.service.video_routes import router as video_router
+from discreet.service.tasks.callbacks import CallbackSender
+from discreet.service.tasks.queue import Housekeeper, InProcessQueue, TaskRunner
+from discreet.service.tasks.views import task_view
 from discreet.states import TaskStatus
 
 if TYPE_CHECKING:
-    from discreet.service.celery_queue import CeleryQueue
+    from discreet.service.tasks.celery_worker import CeleryQueue
 
 log = logging.getLogger("discreet.service")
-WEB_DIR = Path(__file__).with_name("web")
-
-
-class RequestContext:
-    """Pure ASGI middleware: request id (X-Request-ID in and out, and in every log line), the body
-    size limit (Content-Length checked up front, streamed bodies counted), and the HTTP metrics."""
-
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
-        self.app, self.max_body = app, max_body
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        request_id = new_request_id(headers.get("x-request-id"))
-        token = request_id_var.set(request_id)
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
-            await send(message)
-
-        received = 0
-
-        async def counted_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    raise PayloadTooLarge(f"the request body is over {self.max_body:,} bytes")
-            return message
-
-        try:
-            declared = headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_body:
-                response = error_response(413, "payload_too_large", f"the request body is over {self.max_body:,} bytes")
-                await response(scope, receive, send_with_id)
-            else:
-                await self.app(scope, counted_receive, send_with_id)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            elapsed = time.perf_counter() - started
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(scope["method"], route).observe(elapsed)
-            log.info("%s %s -> %d in %.0f ms", scope["method"], scope["path"], status, elapsed * 1000)
-            request_id_var.reset(token)
-
-
-class RequestIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
-        return True
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler()
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
-    root = logging.getLogger("discreet")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+WEB_DIR = Path(__file__).parent.parent / "web"
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -140,28 +60,28 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                         "sweep_interval": settings.sweep_interval_seconds}
         queue: InProcessQueue | CeleryQueue
         if settings.broker_url:
-            from discreet.service.celery_queue import CeleryQueue
+            from discreet.service.tasks.celery_worker import CeleryQueue
 
             queue = CeleryQueue(settings, store, housekeeping)
         else:
             runner = TaskRunner(store, http, ttl, lease=lease, max_tries=settings.task_max_tries)
             queue = InProcessQueue(runner, Housekeeper(store, requeue=lambda ids: queue.enqueue(ids), **housekeeping),
                                    workers=settings.workers, grace=settings.shutdown_grace_seconds)
-        state = app.state
-        state.settings, state.store, state.http, state.queue = settings, store, http, queue
-        state.local_mode = not store.keys.has_active_keys()
-        state.rate_limiter = RateLimiter(settings.rate_limit)
-        state.scan_limiter = anyio.CapacityLimiter(settings.scan_concurrency)
-        state.models_ready = threading.Event()
+        services = Services(
+            settings=settings, store=store, http=http, queue=queue, rate_limiter=RateLimiter(settings.rate_limit),
+            scan_limiter=anyio.CapacityLimiter(settings.scan_concurrency), models_ready=threading.Event(),
+            local_mode=not store.keys.has_active_keys(),
+        )
+        app.state.services = services
         if settings.preload_models:
-            threading.Thread(target=_load_models, args=(state.models_ready,), daemon=True).start()
+            threading.Thread(target=_load_models, args=(services.models_ready,), daemon=True).start()
         else:
-            state.models_ready.set()
+            services.models_ready.set()
         queue.start()
         workers = f"Celery workers on {_hide_password(settings.broker_url)}" if settings.broker_url else (
             f"{settings.workers} in-process worker(s)")
         log.info("store %s, %s, %s", store.engine.url.render_as_string(hide_password=True),
-                 workers, "local mode (no API key)" if state.local_mode else "API keys required")
+                 workers, "local mode (no API key)" if services.local_mode else "API keys required")
         try:
             yield
         finally:
@@ -177,9 +97,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    hardening.install(app, settings)
-    app.add_middleware(RequestContext, max_body=settings.max_request_bytes)
-    app.add_middleware(hardening.SecurityHeaders)
+    middleware.install(app, settings)
     app.include_router(router)
     app.include_router(video_router)
 
@@ -188,11 +106,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz", include_in_schema=False)
-    async def readyz(request: Request) -> JSONResponse:
-        state = request.app.state
-        problems = [] if state.models_ready.is_set() else ["models loading"]
+    async def readyz(services: ServicesDep) -> JSONResponse:
+        problems = [] if services.models_ready.is_set() else ["models loading"]
         try:
-            await anyio.to_thread.run_sync(state.store.ping)
+            await anyio.to_thread.run_sync(services.store.ping)
         except SQLAlchemyError as exc:
             problems.append(f"store unreachable: {type(exc).__name__}")
         if problems:
@@ -200,8 +117,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics(request: Request) -> PlainTextResponse:
-        await anyio.to_thread.run_sync(update_queue_metrics, request.app.state)
+    async def metrics(services: ServicesDep) -> PlainTextResponse:
+        await anyio.to_thread.run_sync(update_queue_metrics, services)
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
     if WEB_DIR.is_dir():
@@ -211,7 +128,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     return app
 
 
-def update_queue_metrics(state: Any) -> None:
+def update_queue_metrics(state: Services) -> None:
     """Queue depth, workers and recent task latencies, read from the store (and the broker) at scrape
     time, so every API process of a cluster shows the cluster's figures."""
     counts = state.store.tasks.count_by_status()
@@ -245,6 +162,6 @@ def _load_models(ready: threading.Event) -> None:
 
 
 def app_factory() -> Any:
-    """For ``uvicorn --factory discreet.service.app:app_factory``."""
+    """For ``uvicorn --factory discreet.service.api.app:app_factory``."""
     configure_logging()
     return create_app()

@@ -8,7 +8,7 @@ was claimed more than ``task_max_tries`` times ends ``failed`` (it kept killing 
 the first run to finish records an outcome, so a task run twice still ends once and has one callback.
 
 Two queues implement ``enqueue`` and ``stop``: ``InProcessQueue`` (worker threads in the API
-process; the embedded default) and ``discreet.service.celery_queue.CeleryQueue`` (Celery workers
+process; the embedded default) and ``discreet.service.tasks.celery_worker.CeleryQueue`` (Celery workers
 on a Redis broker; scale-out). Both run one ``Housekeeper`` thread in each API process.
 """
 
@@ -22,20 +22,14 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from discreet.service.callbacks import CallbackSender
 from discreet.service.fetch import SafeHttp
 from discreet.service.store import Store, TaskRow, TaskSource
-from discreet.service.work import run_task, run_video_task
+from discreet.service.tasks.callbacks import CallbackSender
+from discreet.service.tasks.work import run_task, run_video_task
 
 log = logging.getLogger("discreet.service.queue")
-
-
-class TaskQueue(Protocol):
-    def enqueue(self, task_ids: Sequence[str]) -> None: ...
-
-    def stop(self) -> None: ...
 
 
 def process_name() -> str:
