@@ -25,3 +25,9 @@ def test_the_worker_side_does_not_import_the_http_layer():
     )
     assert "fastapi" not in loaded
     assert not {m for m in loaded if m == "discreet.service.api" or m.startswith("discreet.service.api.")}
+
+
+def test_the_client_imports_neither_fastapi_nor_the_service():
+    loaded = _modules_after_importing("discreet.client")
+    assert "fastapi" not in loaded
+    assert not {m for m in loaded if m == "discreet.service" or m.startswith("discreet.service.")}

@@ -20,7 +20,7 @@ if not shutil.which("redis-server"):
 
 from cluster import local_cluster, postgres_database
 
-from discreet.service.status import read_status
+from discreet.client import read_status
 from discreet.service.store import NewTask, Store
 from discreet.service.store.tables import LOCAL_KEY_ID
 

@@ -106,9 +106,8 @@ def scan(
 
 def _scan_remote(remote: str, api_key: str | None, paths: list[Path], urls: Path | None, state: Path,
                  scenes: list[str], attributes: list[str], output: OutputFormat) -> None:
-    from discreet.client import Client
+    from discreet.client import Client, RemoteBatch
     from discreet.evaluation.packs import iter_images
-    from discreet.remote_batch import RemoteBatch
 
     sources: dict[str, str | Path] = {str(path): path for path in iter_images(paths)} if paths else {}
     if urls:
@@ -256,7 +255,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
     """Queue depth, workers and recent task latencies of a running service (from its /metrics)."""
-    from discreet.service.status import read_status
+    from discreet.client import read_status
 
     try:
         figures = read_status(url)

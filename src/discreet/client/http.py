@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,12 +28,11 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from discreet.errors import DiscreetError, NotFound, ServiceError, SignatureError, error_class
 from discreet.schema import ScanResult
+from discreet.states import TaskStatus
 
 #: An image to scan: a path, raw bytes, or an ``http(s)://`` URL the server fetches itself.
 ImageSource = str | Path | bytes
 
-TaskStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
-FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
 
 
 class _Open(BaseModel):
@@ -76,7 +75,7 @@ class Task(_Open):
 
     @property
     def finished(self) -> bool:
-        return self.status in FINISHED
+        return self.status.finished
 
 
 def _exception(code: str, message: str, http_status: int | None, request_id: str | None) -> DiscreetError:
