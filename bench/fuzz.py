@@ -148,7 +148,7 @@ def _request_from(data: bytes):
 def _request_target():
     from discreet.service.api.routes import parse_scan_request, task_source
     from discreet.service.api.schemas import AsyncScanRequest, ScanRequest
-    from discreet.service.config import ServiceSettings
+    from discreet.settings import ServiceSettings
 
     settings = ServiceSettings(max_request_bytes=1 << 20)
 

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from discreet.service.api.app import create_app
-from discreet.service.config import ServiceSettings
+from discreet.settings import ServiceSettings
 
 DEADLINE_SECONDS = 60  # a hang guard for polling, not a speed requirement
 

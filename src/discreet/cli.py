@@ -243,8 +243,8 @@ def worker(
     concurrency: Annotated[Optional[int], typer.Option(help="task processes (default DISCREET_WORKER_CONCURRENCY, 1)")] = None,
 ) -> None:
     """Run a Celery worker for a scale-out service (DISCREET_BROKER_URL, DISCREET_DATABASE_URL; see README)."""
-    from discreet.service.config import ServiceSettings
     from discreet.service.tasks.celery_worker import run_worker
+    from discreet.settings import ServiceSettings
 
     run_worker(ServiceSettings(), concurrency)
 
@@ -277,8 +277,8 @@ def keys_create(
 ) -> None:
     """Create a key; prints it and its callback signing secret once."""
     from discreet.service.auth import create_key
-    from discreet.service.config import ServiceSettings
     from discreet.service.store import open_store
+    from discreet.settings import ServiceSettings
 
     try:
         key, row = create_key(open_store(ServiceSettings().store_url()), tenant, name)
@@ -291,8 +291,8 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys (never the keys themselves)."""
-    from discreet.service.config import ServiceSettings
     from discreet.service.store import open_store
+    from discreet.settings import ServiceSettings
 
     table = Table("id", "tenant", "name", "created", "revoked")
     for row in open_store(ServiceSettings().store_url()).keys.list_keys():
@@ -304,8 +304,8 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key's id, as `discreet keys list` shows")]) -> None:
     """Revoke a key at once: requests with it get `unauthorized`."""
-    from discreet.service.config import ServiceSettings
     from discreet.service.store import open_store
+    from discreet.settings import ServiceSettings
 
     if not open_store(ServiceSettings().store_url()).keys.revoke_key(key_id):
         stderr.print(f"[red]error[/red] not_found: no active key '{key_id}'")

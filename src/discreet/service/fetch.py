@@ -19,7 +19,7 @@ from urllib.parse import urljoin
 import httpx
 
 from discreet.errors import FetchError
-from discreet.service.config import ServiceSettings
+from discreet.settings import ServiceSettings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

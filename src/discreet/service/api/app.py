@@ -25,7 +25,6 @@ from discreet.service.api.errors import error_response, install_error_handlers
 from discreet.service.api.routes import router
 from discreet.service.api.video_routes import router as video_router
 from discreet.service.auth import RateLimiter
-from discreet.service.config import ServiceSettings
 from discreet.service.fetch import SafeHttp
 from discreet.service.log import configure_logging
 from discreet.service.metrics import BROKER_DEPTH, LATENCY_WINDOW, QUEUE_DEPTH, WORKERS, record_latencies
@@ -34,6 +33,7 @@ from discreet.service.store.database import utcnow
 from discreet.service.tasks.callbacks import CallbackSender
 from discreet.service.tasks.queue import Housekeeper, InProcessQueue, TaskRunner
 from discreet.service.tasks.views import task_view
+from discreet.settings import ServiceSettings
 from discreet.states import TaskStatus
 
 if TYPE_CHECKING:

@@ -10,10 +10,10 @@ import anyio
 from fastapi import Depends, Request
 
 from discreet.service.auth import RateLimiter, authenticate
-from discreet.service.config import ServiceSettings
 from discreet.service.fetch import SafeHttp
 from discreet.service.store import ApiKey, Store
 from discreet.service.tasks.queue import InProcessQueue
+from discreet.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from discreet.service.tasks.celery_worker import CeleryQueue

@@ -21,9 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from discreet.errors import PayloadTooLarge
 from discreet.service.api.errors import error_response, new_request_id
-from discreet.service.config import ServiceSettings
 from discreet.service.log import request_id_var
 from discreet.service.metrics import LATENCY, REQUESTS
+from discreet.settings import ServiceSettings
 
 log = logging.getLogger("discreet.service")
 

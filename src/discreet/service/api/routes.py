@@ -40,11 +40,11 @@ from discreet.service.api.schemas import (
     TaskList,
     TaskView,
 )
-from discreet.service.config import ServiceSettings
 from discreet.service.metrics import TASKS
 from discreet.service.store import ApiKey, NewTask, TaskRow
 from discreet.service.tasks.views import task_view
 from discreet.service.tasks.work import scan_image, task_error
+from discreet.settings import ServiceSettings
 from discreet.states import TaskStatus
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)

@@ -8,9 +8,9 @@ import logging
 import uvicorn
 
 from discreet.service.api.app import create_app
-from discreet.service.config import ServiceSettings
 from discreet.service.log import configure_logging
 from discreet.service.store import open_store
+from discreet.settings import ServiceSettings
 
 log = logging.getLogger("discreet.service")
 

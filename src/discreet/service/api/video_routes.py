@@ -17,8 +17,8 @@ from discreet.service.api.dependencies import Caller, ServicesDep, StoreDep
 from discreet.service.api.errors import ERROR_RESPONSES
 from discreet.service.api.routes import submit
 from discreet.service.api.schemas import QueuedTask, VideoTaskRequest
-from discreet.service.config import ServiceSettings
 from discreet.service.store import NewTask
+from discreet.settings import ServiceSettings
 from discreet.states import TaskStatus
 from discreet.video import VideoLimits, open_video
 

@@ -30,13 +30,13 @@ from kombu.exceptions import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 
 from discreet.errors import QueueUnavailable
-from discreet.service.config import ServiceSettings
 from discreet.service.fetch import SafeHttp
 from discreet.service.store import Store
 from discreet.service.store.database import utcnow
 from discreet.service.tasks.callbacks import CallbackSender
 from discreet.service.tasks.queue import Heartbeat, Housekeeper, TaskRunner, process_name
 from discreet.service.tasks.views import task_view
+from discreet.settings import ServiceSettings
 from discreet.states import CallbackState
 
 log = logging.getLogger("discreet.service.celery")
