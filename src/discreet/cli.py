@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -37,6 +38,19 @@ def _split(value: str | None) -> list[str]:
 def _fail(error: DiscreetError) -> typer.Exit:
     stderr.print(f"[red]error[/red] {error.code}: {error.message}")
     return typer.Exit(2)
+
+
+@contextmanager
+def _service_extra(command: str) -> Iterator[None]:
+    """The service commands import the server stack, which a plain ``pip install discreet`` leaves out."""
+    try:
+        yield
+    except ImportError as exc:
+        if (exc.name or "discreet").partition(".")[0] == "discreet":
+            raise
+        stderr.print(f"[red]error[/red] service_not_installed: `discreet {command}` needs the service extra "
+                     f"(missing {exc.name}): pip install 'discreet\\[service]'", soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def progress_bar(console: Console = stderr) -> Progress:
@@ -233,7 +247,8 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
 ) -> None:
     """Run the HTTP service (settings from DISCREET_* variables; see README, section Service)."""
-    from discreet.service.api.server import serve as run
+    with _service_extra("serve"):
+        from discreet.service.api.server import serve as run
 
     run(host, port)
 
@@ -243,7 +258,8 @@ def worker(
     concurrency: Annotated[Optional[int], typer.Option(help="task processes (default DISCREET_WORKER_CONCURRENCY, 1)")] = None,
 ) -> None:
     """Run a Celery worker for a scale-out service (DISCREET_BROKER_URL, DISCREET_DATABASE_URL; see README)."""
-    from discreet.service.tasks.celery_worker import run_worker
+    with _service_extra("worker"):
+        from discreet.service.tasks.celery_worker import run_worker
     from discreet.settings import ServiceSettings
 
     run_worker(ServiceSettings(), concurrency)
@@ -276,8 +292,9 @@ def keys_create(
     name: Annotated[str, typer.Option(help="a note to recognise the key by")] = "",
 ) -> None:
     """Create a key; prints it and its callback signing secret once."""
-    from discreet.service.auth import create_key
-    from discreet.service.store import open_store
+    with _service_extra("keys create"):
+        from discreet.service.auth import create_key
+        from discreet.service.store import open_store
     from discreet.settings import ServiceSettings
 
     try:
@@ -291,7 +308,8 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys (never the keys themselves)."""
-    from discreet.service.store import open_store
+    with _service_extra("keys list"):
+        from discreet.service.store import open_store
     from discreet.settings import ServiceSettings
 
     table = Table("id", "tenant", "name", "created", "revoked")
@@ -304,7 +322,8 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key's id, as `discreet keys list` shows")]) -> None:
     """Revoke a key at once: requests with it get `unauthorized`."""
-    from discreet.service.store import open_store
+    with _service_extra("keys revoke"):
+        from discreet.service.store import open_store
     from discreet.settings import ServiceSettings
 
     if not open_store(ServiceSettings().store_url()).keys.revoke_key(key_id):
