@@ -3,12 +3,12 @@ twice keeps its first outcome and one callback; a task that keeps killing its wo
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 from service_support import settings
 
 from discreet.service.store import NewTask, Store
+from discreet.service.store.database import utcnow
 from discreet.service.store.tables import LOCAL_KEY_ID, TaskInput
 
 TTL = timedelta(hours=1)
@@ -21,7 +21,9 @@ def _store(tmp_path) -> Store:
 
 
 def test_only_an_expired_lease_is_taken_over(tmp_path):
-    store = _store(tmp_path)
+    now = [utcnow()]
+    store = Store(settings(tmp_path).store_url(), clock=lambda: now[0])
+    store.migrate()
     key = store.keys.get_key(LOCAL_KEY_ID)
     (task,), _ = store.tasks.submit(key, ["faces"], [], [NewTask("a", image=b"x")], callback_url="https://example.org/h")
     claimed, _ = store.tasks.claim_next("process-a", timedelta(seconds=0.5))
@@ -30,7 +32,7 @@ def test_only_an_expired_lease_is_taken_over(tmp_path):
     assert store.tasks.requeue_expired() == []  # process A is alive (its lease holds): nobody takes the task
     assert store.tasks.claim(task.id, "process-b", timedelta(minutes=1)) is None
     assert store.tasks.renew_leases("process-a", timedelta(seconds=0.5)) == 1
-    time.sleep(0.6)  # A stops renewing: the lease runs out
+    now[0] += timedelta(seconds=0.6)  # A stops renewing: the lease runs out
     assert store.tasks.requeue_expired() == [task.id]
     retaken, task_input = store.tasks.claim(task.id, "process-b", timedelta(minutes=1))
     assert retaken.lease_owner == "process-b" and retaken.attempts == 2 and task_input.image == b"x"

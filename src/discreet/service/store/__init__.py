@@ -3,21 +3,24 @@ three repositories, by what they keep: ``keys``, ``tasks`` and ``callbacks``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from discreet.service.store.callbacks import CallbackRepository
-from discreet.service.store.database import Database
+from discreet.service.store.database import Database, utcnow
 from discreet.service.store.keys import KeyRepository
 from discreet.service.store.tables import ApiKey, TaskInput, TaskRow
 from discreet.service.store.tasks import NewTask, TaskRepository, TaskSource
 
 
 class Store(Database):
-    def __init__(self, url: str, input_dir: Path | None = None) -> None:
-        """``input_dir``: queued images wait there (a folder every worker reads) instead of in the database."""
+    def __init__(self, url: str, input_dir: Path | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+        """``input_dir``: queued images wait there (a folder every worker reads) instead of in the database;
+        ``clock``: what task leases and expiry are measured against."""
         super().__init__(url)
         self.keys = KeyRepository(self)
-        self.tasks = TaskRepository(self, input_dir)
+        self.tasks = TaskRepository(self, input_dir, clock)
         self.callbacks = CallbackRepository(self)
 
     def migrate(self) -> None:
