@@ -29,7 +29,6 @@ from discreet.service.fetch import SafeHttp
 from discreet.service.log import configure_logging
 from discreet.service.metrics import BROKER_DEPTH, LATENCY_WINDOW, QUEUE_DEPTH, WORKERS, record_latencies
 from discreet.service.store import Store
-from discreet.service.store.database import utcnow
 from discreet.service.tasks.callbacks import CallbackSender
 from discreet.service.tasks.queue import Housekeeper, InProcessQueue, TaskRunner
 from discreet.service.tasks.views import task_view
@@ -145,7 +144,7 @@ def update_queue_metrics(state: Services) -> None:
             WORKERS.set(float("nan"))
     else:
         WORKERS.set(state.settings.workers)
-    record_latencies(state.store.tasks.finished_since(utcnow() - LATENCY_WINDOW))
+    record_latencies(state.store.tasks.finished_since(state.store.clock() - LATENCY_WINDOW))
 
 
 def _hide_password(url: str | None) -> str:

@@ -18,9 +18,9 @@ class Store(Database):
     def __init__(self, url: str, input_dir: Path | None = None, clock: Callable[[], datetime] = utcnow) -> None:
         """``input_dir``: queued images wait there (a folder every worker reads) instead of in the database;
         ``clock``: what task leases and expiry are measured against."""
-        super().__init__(url)
+        super().__init__(url, clock)
         self.keys = KeyRepository(self)
-        self.tasks = TaskRepository(self, input_dir, clock)
+        self.tasks = TaskRepository(self, input_dir)
         self.callbacks = CallbackRepository(self)
 
     def migrate(self) -> None:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from discreet.service.store.database import Database, utcnow
+from discreet.service.store.database import Database
 from discreet.service.store.tables import TaskRow
 from discreet.states import CallbackState
 
@@ -18,14 +18,14 @@ class CallbackRepository:
     def due_callbacks(self, limit: int = 20) -> list[TaskRow]:
         with self.db.session() as session:
             return list(session.scalars(
-                select(TaskRow).where(TaskRow.callback_state == CallbackState.PENDING, TaskRow.callback_next_at <= utcnow())
+                select(TaskRow).where(TaskRow.callback_state == CallbackState.PENDING, TaskRow.callback_next_at <= self.db.clock())
                 .order_by(TaskRow.callback_next_at).limit(limit)
             ))
 
     def claim_callback(self, task_id: str, hold: timedelta) -> bool:
         """Take the due delivery of this task's callback for ``hold``; False when another process has it
         (or it was delivered). A process that dies while sending lets it fall due again after ``hold``."""
-        now = utcnow()
+        now = self.db.clock()
         with self.db.session() as session:
             return session.execute(
                 update(TaskRow).where(TaskRow.id == task_id, TaskRow.callback_state == CallbackState.PENDING,

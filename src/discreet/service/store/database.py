@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,8 +22,10 @@ def utcnow() -> datetime:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str, clock: Callable[[], datetime] = utcnow) -> None:
+        """``clock``: naive UTC now, which every lease, expiry and callback schedule is measured against
+        (tests move it by hand)."""
+        self.url, self.clock = url, clock
         self.engine: Engine = _engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 

@@ -7,7 +7,7 @@ import secrets
 
 from sqlalchemy import func, select, update
 
-from discreet.service.store.database import Database, utcnow
+from discreet.service.store.database import Database
 from discreet.service.store.tables import LOCAL_KEY_ID, LOCAL_TENANT, ApiKey
 
 
@@ -24,12 +24,12 @@ class KeyRepository:
             if session.get(ApiKey, LOCAL_KEY_ID) is None:
                 session.add(
                     ApiKey(id=LOCAL_KEY_ID, tenant=LOCAL_TENANT, name="anonymous local requests",
-                           key_hash=None, webhook_secret=new_webhook_secret(), created_at=utcnow())
+                           key_hash=None, webhook_secret=new_webhook_secret(), created_at=self.db.clock())
                 )
 
     def add_key(self, key_id: str, key_hash: str, tenant: str, name: str) -> ApiKey:
         row = ApiKey(id=key_id, tenant=tenant, name=name, key_hash=key_hash,
-                     webhook_secret=new_webhook_secret(), created_at=utcnow())
+                     webhook_secret=new_webhook_secret(), created_at=self.db.clock())
         with self.db.session() as session:
             session.add(row)
         return row
@@ -55,6 +55,6 @@ class KeyRepository:
         with self.db.session() as session:
             done = session.execute(
                 update(ApiKey).where(ApiKey.id == key_id, ApiKey.key_hash.is_not(None), ApiKey.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
+                .values(revoked_at=self.db.clock())
             )
             return done.rowcount == 1

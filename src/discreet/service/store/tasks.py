@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from discreet.errors import ValidationError
-from discreet.service.store.database import Database, utcnow
+from discreet.service.store.database import Database
 from discreet.service.store.tables import ApiKey, TaskInput, TaskRow
 from discreet.states import CallbackState, TaskStatus
 
@@ -38,10 +38,9 @@ class NewTask:
 
 
 class TaskRepository:
-    def __init__(self, db: Database, input_dir: Path | None = None, clock: Callable[[], datetime] = utcnow) -> None:
-        """``input_dir``: queued images wait there (a folder every worker reads) instead of in the database.
-        ``clock``: naive UTC now, which leases and expiry are measured against (tests move it by hand)."""
-        self.db, self.input_dir, self.clock = db, input_dir, clock
+    def __init__(self, db: Database, input_dir: Path | None = None) -> None:
+        """``input_dir``: queued images wait there (a folder every worker reads) instead of in the database."""
+        self.db, self.input_dir = db, input_dir
 
     def submit(
         self,
@@ -66,7 +65,7 @@ class TaskRepository:
             earlier = self.tasks_of_submission(key.tenant, idempotency_key)
             if earlier:
                 return _same_request(earlier, request_hash), False
-        now = self.clock()
+        now = self.db.clock()
         rows = [
             TaskRow(id=str(uuid.uuid4()), tenant=key.tenant, key_id=key.id, data_id=spec.data_id,
                  idempotency_key=idempotency_key, request_hash=request_hash, position=position, scenes=list(scenes),
@@ -125,7 +124,7 @@ class TaskRepository:
             if task is None:
                 return None
             if task.status == TaskStatus.QUEUED:
-                task.status, task.finished_at = TaskStatus.CANCELED, self.clock()
+                task.status, task.finished_at = TaskStatus.CANCELED, self.db.clock()
                 task.expires_at = task.finished_at + ttl
                 _delete_inputs(session, TaskInput.task_id == task_id)
                 return TaskStatus.CANCELED
@@ -157,7 +156,7 @@ class TaskRepository:
                 )
                 if task_id is None:
                     return None
-                claimed = _claim(session, task_id, owner, lease, self.clock())
+                claimed = _claim(session, task_id, owner, lease, self.db.clock())
                 if claimed:
                     return claimed
         return None
@@ -166,14 +165,14 @@ class TaskRepository:
         """Take this task to run if it is queued, or running under an expired lease; None otherwise
         (finished, canceled, erased, or running in a live process: a duplicate delivery)."""
         with self.db.session() as session:
-            return _claim(session, task_id, owner, lease, self.clock())
+            return _claim(session, task_id, owner, lease, self.db.clock())
 
     def renew_leases(self, owner: str, lease: timedelta) -> int:
         """The heartbeat: extend the lease of every task ``owner`` runs."""
         with self.db.session() as session:
             return session.execute(
                 update(TaskRow).where(TaskRow.lease_owner == owner, TaskRow.status == TaskStatus.RUNNING)
-                .values(lease_until=self.clock() + lease)
+                .values(lease_until=self.db.clock() + lease)
             ).rowcount
 
     def requeue_expired(self) -> list[str]:
@@ -183,7 +182,7 @@ class TaskRepository:
         """
         with self.db.session() as session:
             return list(session.scalars(
-                update(TaskRow).where(TaskRow.status == TaskStatus.RUNNING, or_(TaskRow.lease_until.is_(None), TaskRow.lease_until < self.clock()))
+                update(TaskRow).where(TaskRow.status == TaskStatus.RUNNING, or_(TaskRow.lease_until.is_(None), TaskRow.lease_until < self.db.clock()))
                 .values(status=TaskStatus.QUEUED, started_at=None, lease_owner=None, lease_until=None)
                 .returning(TaskRow.id)
             ))
@@ -217,7 +216,7 @@ class TaskRepository:
         ran, or its message was delivered again) keeps the first outcome and arms one callback.
         Returns None when the outcome was not recorded.
         """
-        now = self.clock()
+        now = self.db.clock()
         with self.db.session() as session:
             task = session.get(TaskRow, task_id, with_for_update=True, populate_existing=True)
             if task is None or task.status not in (TaskStatus.QUEUED, TaskStatus.RUNNING):
@@ -237,7 +236,7 @@ class TaskRepository:
             return task
 
     def erase_expired(self) -> int:
-        now = self.clock()
+        now = self.db.clock()
         with self.db.session() as session:
             expired = select(TaskRow.id).where(TaskRow.expires_at.is_not(None), TaskRow.expires_at < now)
             _delete_inputs(session, TaskInput.task_id.in_(expired))

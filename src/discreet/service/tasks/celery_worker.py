@@ -32,7 +32,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from discreet.errors import QueueUnavailable
 from discreet.service.fetch import SafeHttp
 from discreet.service.store import Store
-from discreet.service.store.database import utcnow
 from discreet.service.tasks.callbacks import CallbackSender
 from discreet.service.tasks.queue import Heartbeat, Housekeeper, TaskRunner, process_name
 from discreet.service.tasks.views import task_view
@@ -141,7 +140,7 @@ class CeleryQueue:
             queued = self.store.tasks.queued_ids()
             reason = "the broker started empty"
         elif drained:
-            queued = self.store.tasks.queued_ids(created_before=utcnow() - self.orphan_age)
+            queued = self.store.tasks.queued_ids(created_before=self.store.clock() - self.orphan_age)
             reason = "the broker queue is empty"
         else:
             return
