@@ -40,7 +40,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_settings(services: ServicesDep) -> ServiceSettings:
+def get_service_settings(services: ServicesDep) -> ServiceSettings:
     return services.settings
 
 
@@ -48,13 +48,8 @@ def get_store(services: ServicesDep) -> Store:
     return services.store
 
 
-def get_http(services: ServicesDep) -> SafeHttp:
-    return services.http
-
-
-SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
+SettingsDep = Annotated[ServiceSettings, Depends(get_service_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
-HttpDep = Annotated[SafeHttp, Depends(get_http)]
 
 
 def caller(request: Request, services: ServicesDep) -> ApiKey:
