@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import functools
 import hashlib
 import io
 import json
@@ -30,7 +29,6 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
-from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("DISCREET_DATA", REPO.parent / "shared" / "data"))
@@ -124,13 +122,6 @@ def _imaging_target():
     return decode
 
 
-@functools.cache
-def _app_with_settings() -> SimpleNamespace:
-    from discreet.service.config import ServiceSettings
-
-    return SimpleNamespace(state=SimpleNamespace(settings=ServiceSettings(max_request_bytes=1 << 20)))
-
-
 def _request_from(data: bytes):
     """A Starlette request whose content type the first byte picks and whose body is the rest."""
     from starlette.requests import Request
@@ -148,21 +139,25 @@ def _request_from(data: bytes):
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
+    # an "app" in the scope is what makes Starlette turn a malformed form into HTTP 400, as in the server
     scope = {"type": "http", "method": "POST", "path": "/v1/scan", "headers": [
-        (b"content-type", content_type.encode("latin-1"))], "app": _app_with_settings(), "query_string": b""}
+        (b"content-type", content_type.encode("latin-1"))], "app": None, "query_string": b""}
     return Request(scope, receive)
 
 
 def _request_target():
-    from discreet.service.models import AsyncScanRequest, ScanRequest
-    from discreet.service.routes import _parse, _source
+    from discreet.service.api.routes import parse_scan_request, task_source
+    from discreet.service.api.schemas import AsyncScanRequest, ScanRequest
+    from discreet.settings import ServiceSettings
+
+    settings = ServiceSettings(max_request_bytes=1 << 20)
 
     async def parse_and_read_sources(data: bytes) -> None:
         model = AsyncScanRequest if len(data) % 2 else ScanRequest
-        parsed, files = await _parse(_request_from(data), model)
+        parsed, files = await parse_scan_request(_request_from(data), settings, model)
         for task in parsed.tasks:
             try:
-                _source(task, files)
+                task_source(task, files)
             except _expected_errors():
                 pass  # a task's own error stays in its slot; the others still run
 

@@ -4,7 +4,7 @@ way a decoder crash would (no Python exception reaches the task: the process is 
 import os
 
 from discreet.cli import app
-from discreet.service import work
+from discreet.service.tasks import work
 
 POISON = b"POISON"
 _scan_image = work.scan_image

@@ -14,8 +14,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from discreet.service.app import create_app
-from discreet.service.config import ServiceSettings
+from discreet.service.api.app import create_app
+from discreet.settings import ServiceSettings
 
 DEADLINE_SECONDS = 60  # a hang guard for polling, not a speed requirement
 

@@ -13,9 +13,8 @@ from service_support import local_server, wait_until
 
 import discreet
 from discreet.client import AsyncClient, Client, SignatureError, verify_signature
-from discreet.errors import ImageError, PolicyError, ValidationError
+from discreet.errors import FetchError, ImageError, NotFound, PolicyError, Unauthorized, ValidationError
 from discreet.results import ScanResult
-from discreet.service.errors import FetchError, NotFound, Unauthorized
 
 FACE_PHOTO = "dlib-faces/2008_002470.jpg"
 

@@ -10,8 +10,7 @@ from service_support import client
 from typer.testing import CliRunner
 
 from discreet.cli import app
-from discreet.client import Client
-from discreet.remote_batch import RemoteBatch, read_state
+from discreet.client import Client, RemoteBatch, read_state
 
 
 class Interrupted(Exception):

@@ -11,7 +11,7 @@ import pytest
 from service_support import b64, client, face_image, local_server, wait_until
 from standardwebhooks import WebhookVerificationError
 
-from discreet.service.callbacks import signed_request
+from discreet.service.tasks.callbacks import signed_request
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "callbacks.md"
 

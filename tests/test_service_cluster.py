@@ -20,10 +20,9 @@ if not shutil.which("redis-server"):
 
 from cluster import local_cluster, postgres_database
 
-from discreet.service.status import read_status
-from discreet.service.store import Store
-from discreet.service.store.db import NewTask
-from discreet.service.store.models import LOCAL_KEY_ID
+from discreet.client import read_status
+from discreet.service.store import NewTask, Store
+from discreet.service.store.tables import LOCAL_KEY_ID
 
 CRASHING_WORKER = Path(__file__).with_name("crashing_worker.py")
 DEADLINE = 400  # a hang guard on 2 shared cores, not a speed requirement
@@ -118,6 +117,6 @@ def test_a_task_that_kills_its_worker_ends_failed_and_others_finish(tmp_path, da
 
         # an API process that died between storing a task and publishing it: the task is not lost
         store = Store(cluster.database_url)
-        (orphan,), _ = store.submit(store.get_key(LOCAL_KEY_ID), ["faces"], [], [NewTask("orphan", image=images[0][1])])
+        (orphan,), _ = store.tasks.submit(store.keys.get_key(LOCAL_KEY_ID), ["faces"], [], [NewTask("orphan", image=images[0][1])])
         store.close()
         assert cluster.wait([orphan.id], DEADLINE, callbacks=False)[0]["status"] == "succeeded"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from service_support import client, face_image, local_server, settings
 
-from discreet.service.errors import FetchError
+from discreet.errors import FetchError
 from discreet.service.fetch import SafeHttp
 
 

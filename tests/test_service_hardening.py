@@ -12,8 +12,8 @@ from PIL import Image
 from service_support import b64, settings
 
 from discreet.service import auth
-from discreet.service.app import create_app
-from discreet.service.hardening import AdmissionControl
+from discreet.service.api.app import create_app
+from discreet.service.api.middleware import AdmissionControl
 from discreet.service.store import Store
 
 

@@ -3,14 +3,13 @@ twice keeps its first outcome and one callback; a task that keeps killing its wo
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 from service_support import settings
 
-from discreet.service.store import Store
-from discreet.service.store.db import NewTask
-from discreet.service.store.models import LOCAL_KEY_ID, TaskInput
+from discreet.service.store import NewTask, Store
+from discreet.service.store.database import utcnow
+from discreet.service.store.tables import LOCAL_KEY_ID, TaskInput
 
 TTL = timedelta(hours=1)
 
@@ -22,51 +21,53 @@ def _store(tmp_path) -> Store:
 
 
 def test_only_an_expired_lease_is_taken_over(tmp_path):
-    store = _store(tmp_path)
-    key = store.get_key(LOCAL_KEY_ID)
-    (task,), _ = store.submit(key, ["faces"], [], [NewTask("a", image=b"x")], callback_url="https://example.org/h")
-    claimed, _ = store.claim_next("process-a", timedelta(seconds=0.5))
+    now = [utcnow()]
+    store = Store(settings(tmp_path).store_url(), clock=lambda: now[0])
+    store.migrate()
+    key = store.keys.get_key(LOCAL_KEY_ID)
+    (task,), _ = store.tasks.submit(key, ["faces"], [], [NewTask("a", image=b"x")], callback_url="https://example.org/h")
+    claimed, _ = store.tasks.claim_next("process-a", timedelta(seconds=0.5))
     assert claimed.id == task.id and claimed.attempts == 1
 
-    assert store.requeue_expired() == []  # process A is alive (its lease holds): nobody takes the task
-    assert store.claim(task.id, "process-b", timedelta(minutes=1)) is None
-    assert store.renew_leases("process-a", timedelta(seconds=0.5)) == 1
-    time.sleep(0.6)  # A stops renewing: the lease runs out
-    assert store.requeue_expired() == [task.id]
-    retaken, task_input = store.claim(task.id, "process-b", timedelta(minutes=1))
+    assert store.tasks.requeue_expired() == []  # process A is alive (its lease holds): nobody takes the task
+    assert store.tasks.claim(task.id, "process-b", timedelta(minutes=1)) is None
+    assert store.tasks.renew_leases("process-a", timedelta(seconds=0.5)) == 1
+    now[0] += timedelta(seconds=0.6)  # A stops renewing: the lease runs out
+    assert store.tasks.requeue_expired() == [task.id]
+    retaken, task_input = store.tasks.claim(task.id, "process-b", timedelta(minutes=1))
     assert retaken.lease_owner == "process-b" and retaken.attempts == 2 and task_input.image == b"x"
 
-    first = store.finish(task.id, result={"width": 1, "height": 1}, error=None, ttl=TTL)
-    late = store.finish(task.id, result=None, error={"code": "x", "message": "late run"}, ttl=TTL)
+    first = store.tasks.finish(task.id, result={"width": 1, "height": 1}, error=None, ttl=TTL)
+    late = store.tasks.finish(task.id, result=None, error={"code": "x", "message": "late run"}, ttl=TTL)
     assert first.status == "succeeded" and late is None  # the first finish wins
-    assert store.get_task(key.tenant, task.id).result == {"width": 1, "height": 1}
+    assert store.tasks.get_task(key.tenant, task.id).result == {"width": 1, "height": 1}
 
-    assert store.claim_callback(task.id, timedelta(minutes=1)) is True
-    assert store.claim_callback(task.id, timedelta(minutes=1)) is False  # claimed: no second sender
+    assert store.callbacks.claim_callback(task.id, timedelta(minutes=1)) is True
+    assert store.callbacks.claim_callback(task.id, timedelta(minutes=1)) is False  # claimed: no second sender
     store.close()
 
 
 def test_release_gives_back_only_the_owners_tasks(tmp_path):
     store = _store(tmp_path)
-    key = store.get_key(LOCAL_KEY_ID)
-    store.submit(key, ["faces"], [], [NewTask("a", image=b"x"), NewTask("b", image=b"y")])
-    store.claim_next("process-a", timedelta(minutes=1))
-    store.claim_next("process-b", timedelta(minutes=1))
-    assert store.release("process-a") == 1
-    assert store.count_by_status() == {"queued": 1, "running": 1}
+    key = store.keys.get_key(LOCAL_KEY_ID)
+    store.tasks.submit(key, ["faces"], [], [NewTask("a", image=b"x"), NewTask("b", image=b"y")])
+    store.tasks.claim_next("process-a", timedelta(minutes=1))
+    store.tasks.claim_next("process-b", timedelta(minutes=1))
+    assert store.tasks.release("process-a") == 1
+    assert store.tasks.count_by_status() == {"queued": 1, "running": 1}
     store.close()
 
 
 def test_a_task_claimed_too_often_ends_failed(tmp_path):
     from discreet.service.fetch import SafeHttp
-    from discreet.service.queue import TaskRunner
+    from discreet.service.tasks.queue import TaskRunner
 
     service_settings = settings(tmp_path)
     store = _store(tmp_path)
-    key = store.get_key(LOCAL_KEY_ID)
-    (task,), _ = store.submit(key, ["faces"], [], [NewTask("a", image=b"x")])
+    key = store.keys.get_key(LOCAL_KEY_ID)
+    (task,), _ = store.tasks.submit(key, ["faces"], [], [NewTask("a", image=b"x")])
     for _ in range(2):  # two runs that died with their worker: claimed, never finished
-        store.claim(task.id, "dead", timedelta(seconds=-1))
+        store.tasks.claim(task.id, "dead", timedelta(seconds=-1))
     runner = TaskRunner(store, SafeHttp(service_settings), TTL, lease=timedelta(minutes=1), max_tries=2)
     ended = runner.run(task.id)
     assert ended.status == "failed" and ended.error["code"] == "task_crashed"
@@ -79,7 +80,7 @@ def test_queued_images_can_wait_in_a_shared_folder(tmp_path, data_dir):
     inbox = tmp_path / "inbox"
     store = Store(settings(tmp_path).store_url(), input_dir=inbox)
     store.migrate()
-    (waiting,), _ = store.submit(store.get_key(LOCAL_KEY_ID), ["faces"], [], [NewTask("held", image=b"held bytes")])
+    (waiting,), _ = store.tasks.submit(store.keys.get_key(LOCAL_KEY_ID), ["faces"], [], [NewTask("held", image=b"held bytes")])
     with store.session() as session:
         assert session.get(TaskInput, waiting.id).image is None
     assert (inbox / waiting.id).read_bytes() == b"held bytes"

@@ -25,7 +25,7 @@ def postgres_url():
 def test_service_on_postgresql(tmp_path, data_dir, postgres_url):
     image = face_image(data_dir)
     with client(tmp_path, database_url=postgres_url) as api:
-        assert api.app.state.store.engine.dialect.name == "postgresql"
+        assert api.app.state.services.store.engine.dialect.name == "postgresql"
         tasks = [{"data_id": "a", "image_base64": b64(image)}, {"data_id": "b", "image_base64": b64(b"junk")}]
         sync = api.post("/v1/scan", json={"tasks": tasks}).json()["results"]
         assert "faces" in sync[0] and sync[1]["error"]["code"] == "image_unreadable"

@@ -13,7 +13,7 @@ import httpx
 from service_support import b64, face_image, wait_until
 
 from discreet.service.store import Store
-from discreet.service.store.db import FINISHED, RUNNING
+from discreet.states import FINISHED, TaskStatus
 
 
 def _free_port() -> int:
@@ -52,16 +52,16 @@ def test_killed_server_resumes_its_tasks(tmp_path, data_dir):
 
         def one_running() -> bool:
             listed = httpx.get(f"{base}/v1/tasks", params={"ids": ",".join(ids)}, timeout=5).json()["tasks"]
-            return any(t["status"] == RUNNING for t in listed)
+            return any(t["status"] == TaskStatus.RUNNING for t in listed)
 
         wait_until(one_running, "a task to run")
         server.send_signal(signal.SIGKILL)
         server.wait(timeout=30)
 
         store = Store(f"sqlite:///{tmp_path / 'discreet.sqlite3'}")
-        statuses_at_kill = store.count_by_status()
+        statuses_at_kill = store.tasks.count_by_status()
         store.close()
-        assert statuses_at_kill.get(RUNNING, 0) + statuses_at_kill.get("queued", 0) > 0
+        assert statuses_at_kill.get(TaskStatus.RUNNING, 0) + statuses_at_kill.get("queued", 0) > 0
 
         server = _start(tmp_path, port, log)
 
@@ -79,7 +79,7 @@ def test_killed_server_resumes_its_tasks(tmp_path, data_dir):
         assert server.wait(timeout=60) in (0, -signal.SIGTERM)
         assert "workers stopped" in log.read_text()
         store = Store(f"sqlite:///{tmp_path / 'discreet.sqlite3'}")
-        assert RUNNING not in store.count_by_status()  # the task in hand finished; the rest stay queued
+        assert TaskStatus.RUNNING not in store.tasks.count_by_status()  # the task in hand finished; the rest stay queued
         store.close()
     finally:
         if server.poll() is None:

@@ -10,7 +10,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from service_support import settings as service_settings
 
-from discreet.service.app import create_app
+from discreet.service.api.app import create_app
 
 EXAMPLES_PER_OPERATION = 100  # bounded so the whole run stays near a minute on a busy machine
 

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from discreet.service.store import Store
-from discreet.service.store.models import Base
+from discreet.service.store.tables import Base
 
 
 def test_migrations_match_the_models(tmp_path):

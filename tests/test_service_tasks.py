@@ -35,7 +35,7 @@ def test_async_scan_with_polling_and_bytes_erased(tmp_path, data_dir):
         listed = api.get("/v1/tasks", params={"ids": f"{ids[2]},{ids[0]},unknown-id"}).json()["tasks"]
         assert [t["task_id"] for t in listed] == [ids[2], ids[0]]
 
-        store: Store = api.app.state.store
+        store: Store = api.app.state.services.store
         with store.session() as session:
             assert all(session.get(TaskInput, task_id) is None for task_id in ids)
 
@@ -49,7 +49,7 @@ def test_idempotency_key_returns_the_same_tasks(tmp_path, data_dir):
         ids = [t["task_id"] for t in first.json()["tasks"]]
         assert [t["task_id"] for t in again.json()["tasks"]] == ids
         assert not set(ids) & {t["task_id"] for t in other.json()["tasks"]}
-        assert sum(api.app.state.store.count_by_status().values()) == 4
+        assert sum(api.app.state.services.store.tasks.count_by_status().values()) == 4
         reused = api.post("/v1/scan/async", json=_body(image, 3), headers={"Idempotency-Key": "order-42"})
         assert reused.status_code == 400 and reused.json()["error"]["code"] == "idempotency_key_reused"
 
@@ -59,7 +59,7 @@ def test_results_expire_and_are_erased(tmp_path, data_dir):
         task_id = api.post("/v1/scan/async", json=_body(face_image(data_dir))).json()["tasks"][0]["task_id"]
         assert wait_for_task(api, task_id)["status"] == "succeeded"
         wait_until(lambda: api.get(f"/v1/tasks/{task_id}").status_code == 404, "the result to expire")
-        assert api.app.state.store.count_by_status() == {}
+        assert api.app.state.services.store.tasks.count_by_status() == {}
 
 
 def test_cancel_a_queued_task_and_erase_a_finished_one(tmp_path, data_dir):
@@ -82,7 +82,7 @@ def test_a_tenant_sees_only_its_own_tasks(tmp_path, data_dir):
     key_a, _ = create_key(store, "tenant-a")
     key_b, _ = create_key(store, "tenant-b")
     key_gone, row_gone = create_key(store, "tenant-a")
-    store.revoke_key(row_gone.id)
+    store.keys.revoke_key(row_gone.id)
     store.close()
     as_a, as_b = {"Authorization": f"Bearer {key_a}"}, {"Authorization": f"Bearer {key_b}"}
     with client(tmp_path) as api:
@@ -120,17 +120,17 @@ def test_callback_url_is_checked_at_submission(tmp_path, data_dir, callback_url)
 def test_canceling_a_running_task_drops_its_result(tmp_path):
     from datetime import timedelta
 
-    from discreet.service.store.db import NewTask
-    from discreet.service.store.models import LOCAL_KEY_ID
+    from discreet.service.store import NewTask
+    from discreet.service.store.tables import LOCAL_KEY_ID
 
     store = Store(settings(tmp_path).store_url())
     store.migrate()
-    key = store.get_key(LOCAL_KEY_ID)
-    (task,), _ = store.submit(key, ["faces"], [], [NewTask("a", image=b"bytes")], callback_url="https://example.org/h")
-    claimed, task_input = store.claim_next("test-worker", timedelta(minutes=1))
+    key = store.keys.get_key(LOCAL_KEY_ID)
+    (task,), _ = store.tasks.submit(key, ["faces"], [], [NewTask("a", image=b"bytes")], callback_url="https://example.org/h")
+    claimed, task_input = store.tasks.claim_next("test-worker", timedelta(minutes=1))
     assert claimed.id == task.id and task_input.image == b"bytes"
-    assert store.cancel_or_erase(key.tenant, task.id, timedelta(hours=1)) == "running"
-    finished = store.finish(task.id, result={"width": 1, "height": 1}, error=None, ttl=timedelta(hours=1))
+    assert store.tasks.cancel_or_erase(key.tenant, task.id, timedelta(hours=1)) == "running"
+    finished = store.tasks.finish(task.id, result={"width": 1, "height": 1}, error=None, ttl=timedelta(hours=1))
     assert finished.status == "canceled" and finished.result is None and finished.callback_state is None
     with store.session() as session:
         assert session.get(TaskInput, task.id) is None
@@ -138,7 +138,7 @@ def test_canceling_a_running_task_drops_its_result(tmp_path):
 
 
 def test_an_unexpected_failure_ends_only_its_own_task(tmp_path, data_dir, monkeypatch):
-    from discreet.service import work
+    from discreet.service.tasks import work
 
     real_scan = work.scan
 

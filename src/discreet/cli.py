@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -37,6 +38,19 @@ def _split(value: str | None) -> list[str]:
 def _fail(error: DiscreetError) -> typer.Exit:
     stderr.print(f"[red]error[/red] {error.code}: {error.message}")
     return typer.Exit(2)
+
+
+@contextmanager
+def _service_extra(command: str) -> Iterator[None]:
+    """The service commands import the server stack, which a plain ``pip install discreet`` leaves out."""
+    try:
+        yield
+    except ImportError as exc:
+        if (exc.name or "discreet").partition(".")[0] == "discreet":
+            raise
+        stderr.print(f"[red]error[/red] service_not_installed: `discreet {command}` needs the service extra "
+                     f"(missing {exc.name}): pip install 'discreet\\[service]'", soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def progress_bar(console: Console = stderr) -> Progress:
@@ -106,9 +120,8 @@ def scan(
 
 def _scan_remote(remote: str, api_key: str | None, paths: list[Path], urls: Path | None, state: Path,
                  scenes: list[str], attributes: list[str], output: OutputFormat) -> None:
-    from discreet.client import Client
+    from discreet.client import Client, RemoteBatch
     from discreet.evaluation.packs import iter_images
-    from discreet.remote_batch import RemoteBatch
 
     sources: dict[str, str | Path] = {str(path): path for path in iter_images(paths)} if paths else {}
     if urls:
@@ -253,7 +266,8 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
 ) -> None:
     """Run the HTTP service (settings from DISCREET_* variables; see README, section Service)."""
-    from discreet.service.server import serve as run
+    with _service_extra("serve"):
+        from discreet.service.api.server import serve as run
 
     run(host, port)
 
@@ -263,8 +277,9 @@ def worker(
     concurrency: Annotated[Optional[int], typer.Option(help="task processes (default DISCREET_WORKER_CONCURRENCY, 1)")] = None,
 ) -> None:
     """Run a Celery worker for a scale-out service (DISCREET_BROKER_URL, DISCREET_DATABASE_URL; see README)."""
-    from discreet.service.celery_queue import run_worker
-    from discreet.service.config import ServiceSettings
+    with _service_extra("worker"):
+        from discreet.service.tasks.celery_worker import run_worker
+    from discreet.settings import ServiceSettings
 
     run_worker(ServiceSettings(), concurrency)
 
@@ -275,7 +290,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
     """Queue depth, workers and recent task latencies of a running service (from its /metrics)."""
-    from discreet.service.status import read_status
+    from discreet.client import read_status
 
     try:
         figures = read_status(url)
@@ -296,12 +311,13 @@ def keys_create(
     name: Annotated[str, typer.Option(help="a note to recognise the key by")] = "",
 ) -> None:
     """Create a key; prints it and its callback signing secret once."""
-    from discreet.service.auth import create_key
-    from discreet.service.config import ServiceSettings
-    from discreet.service.server import open_store
+    with _service_extra("keys create"):
+        from discreet.service.auth import create_key
+        from discreet.service.store import open_store
+    from discreet.settings import ServiceSettings
 
     try:
-        key, row = create_key(open_store(ServiceSettings()), tenant, name)
+        key, row = create_key(open_store(ServiceSettings().store_url()), tenant, name)
     except DiscreetError as error:
         raise _fail(error) from None
     print(json.dumps({"id": row.id, "tenant": row.tenant, "key": key, "webhook_secret": row.webhook_secret}))
@@ -311,11 +327,12 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys (never the keys themselves)."""
-    from discreet.service.config import ServiceSettings
-    from discreet.service.server import open_store
+    with _service_extra("keys list"):
+        from discreet.service.store import open_store
+    from discreet.settings import ServiceSettings
 
     table = Table("id", "tenant", "name", "created", "revoked")
-    for row in open_store(ServiceSettings()).list_keys():
+    for row in open_store(ServiceSettings().store_url()).keys.list_keys():
         table.add_row(row.id, row.tenant, row.name, f"{row.created_at:%Y-%m-%d %H:%M}",
                       f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "")
     Console().print(table)
@@ -324,10 +341,11 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key's id, as `discreet keys list` shows")]) -> None:
     """Revoke a key at once: requests with it get `unauthorized`."""
-    from discreet.service.config import ServiceSettings
-    from discreet.service.server import open_store
+    with _service_extra("keys revoke"):
+        from discreet.service.store import open_store
+    from discreet.settings import ServiceSettings
 
-    if not open_store(ServiceSettings()).revoke_key(key_id):
+    if not open_store(ServiceSettings().store_url()).keys.revoke_key(key_id):
         stderr.print(f"[red]error[/red] not_found: no active key '{key_id}'")
         raise typer.Exit(2)
     stderr.print(f"revoked {key_id}")

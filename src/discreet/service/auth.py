@@ -11,15 +11,13 @@ import hmac
 import secrets
 import time
 
-from fastapi import Request
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from discreet.errors import DiscreetError
-from discreet.service.errors import RateLimited, Unauthorized
+from discreet.errors import RateLimited, Unauthorized, ValidationError
 from discreet.service.store import ApiKey, Store
-from discreet.service.store.models import LOCAL_KEY_ID
+from discreet.service.store.tables import LOCAL_KEY_ID
 
 KEY_PREFIX = "dsk_"
 
@@ -31,16 +29,16 @@ def hash_key(key: str) -> str:
 def create_key(store: Store, tenant: str, name: str = "") -> tuple[str, ApiKey]:
     """Make a key; the plain key is returned once and never stored."""
     if not tenant.strip():
-        raise DiscreetError("a key needs a tenant name", code="invalid_request")
+        raise ValidationError("a key needs a tenant name", code="invalid_request")
     key_id = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-    return key, store.add_key(key_id, hash_key(key), tenant.strip(), name)
+    return key, store.keys.add_key(key_id, hash_key(key), tenant.strip(), name)
 
 
 def authenticate(store: Store, authorization: str | None, *, allow_anonymous: bool) -> ApiKey:
     if not authorization:
         if allow_anonymous:
-            key = store.get_key(LOCAL_KEY_ID)
+            key = store.keys.get_key(LOCAL_KEY_ID)
             assert key is not None  # created by Store.migrate
             return key
         raise Unauthorized("send an API key: Authorization: Bearer dsk_...")
@@ -49,7 +47,7 @@ def authenticate(store: Store, authorization: str | None, *, allow_anonymous: bo
     if scheme.lower() != "bearer" or not presented.startswith(KEY_PREFIX):
         raise Unauthorized("the Authorization header must be 'Bearer dsk_...'")
     key_id = presented[len(KEY_PREFIX):].partition("_")[0]
-    row = store.get_key(key_id)
+    row = store.keys.get_key(key_id)
     expected = row.key_hash if row is not None and row.key_hash else hash_key(secrets.token_hex(16))
     if not hmac.compare_digest(expected, hash_key(presented)) or row is None or row.revoked_at is not None:
         raise Unauthorized("unknown or revoked API key")
@@ -68,12 +66,3 @@ class RateLimiter:
             reset_at, _remaining = self.limiter.get_window_stats(self.item, key_id)
             retry_after = max(1, int(reset_at - time.time()) + 1)
             raise RateLimited(f"over {self.item} for this key; retry in {retry_after} s", retry_after=retry_after)
-
-
-def caller(request: Request) -> ApiKey:
-    """FastAPI dependency: the calling key, after authentication and the rate limit."""
-    state = request.app.state
-    key = authenticate(state.store, request.headers.get("authorization"), allow_anonymous=state.local_mode)
-    state.rate_limiter.check(key.id)
-    request.state.key_id = key.id
-    return key

@@ -18,8 +18,8 @@ from urllib.parse import urljoin
 
 import httpx
 
-from discreet.service.config import ServiceSettings
-from discreet.service.errors import FetchError
+from discreet.errors import FetchError
+from discreet.settings import ServiceSettings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -1,6 +1,39 @@
-"""The service's store: SQLAlchemy 2 models, migrated by Alembic at start (SQLite or PostgreSQL)."""
+"""The service's store (SQLite or PostgreSQL, migrated by Alembic at start): one database shared by
+three repositories, by what they keep: ``keys``, ``tasks`` and ``callbacks``."""
 
-from discreet.service.store.db import Store
-from discreet.service.store.models import ApiKey, Task, TaskInput
+from __future__ import annotations
 
-__all__ = ["ApiKey", "Store", "Task", "TaskInput"]
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from discreet.service.store.callbacks import CallbackRepository
+from discreet.service.store.database import Database, utcnow
+from discreet.service.store.keys import KeyRepository
+from discreet.service.store.tables import ApiKey, TaskInput, TaskRow
+from discreet.service.store.tasks import NewTask, TaskRepository, TaskSource
+
+
+class Store(Database):
+    def __init__(self, url: str, input_dir: Path | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+        """``input_dir``: queued images wait there (a folder every worker reads) instead of in the database;
+        ``clock``: what task leases and expiry are measured against."""
+        super().__init__(url, clock)
+        self.keys = KeyRepository(self)
+        self.tasks = TaskRepository(self, input_dir)
+        self.callbacks = CallbackRepository(self)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision, and make sure the local key exists."""
+        self.upgrade()
+        self.keys.ensure_local_key()
+
+
+def open_store(url: str) -> Store:
+    """The store at ``url``, migrated to the newest schema."""
+    store = Store(url)
+    store.migrate()
+    return store
+
+
+__all__ = ["ApiKey", "NewTask", "Store", "TaskInput", "TaskRow", "TaskSource", "open_store"]

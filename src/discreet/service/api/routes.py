@@ -6,25 +6,31 @@ import asyncio
 import base64
 import binascii
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError as PydanticValidationError
 from starlette.datastructures import UploadFile
 
 from discreet.anonymize import anonymize
+from discreet.errors import (
+    DiscreetError,
+    ImageError,
+    NotFound,
+    QueueUnavailable,
+    TooManyTasks,
+    ValidationError,
+)
 from discreet.geometry import COVER_METHODS
-from discreet.errors import DiscreetError, ImageError, ValidationError
 from discreet.imaging import SUPPORTED_FORMATS
 from discreet.pipeline import check_scenes
 from discreet.policy import check_attributes
-from discreet.service.auth import caller
-from discreet.service.errors import ERROR_RESPONSES, NotFound, QueueUnavailable, TooManyTasks
-from discreet.service.metrics import TASKS
-from discreet.service.models import (
+from discreet.service.api.dependencies import Caller, Services, ServicesDep, SettingsDep, StoreDep
+from discreet.service.api.errors import ERROR_RESPONSES
+from discreet.service.api.schemas import (
     AsyncScanRequest,
     AsyncScanResponse,
     CallbackSecret,
@@ -35,12 +41,14 @@ from discreet.service.models import (
     TaskList,
     TaskView,
 )
-from discreet.service.store import ApiKey, Task
-from discreet.service.store.db import FAILED, SUCCEEDED, NewTask
-from discreet.service.work import scan_image, task_error
+from discreet.service.metrics import TASKS
+from discreet.service.store import ApiKey, NewTask, TaskRow
+from discreet.service.tasks.views import task_view
+from discreet.service.tasks.work import scan_image, task_error
+from discreet.settings import ServiceSettings
+from discreet.states import TaskStatus
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
-Caller = Annotated[ApiKey, Depends(caller)]
 
 
 def _body_schema(model: type) -> dict[str, Any]:
@@ -63,14 +71,15 @@ def _body_schema(model: type) -> dict[str, Any]:
     }
 
 
-async def _parse(request: Request, model: type[ScanRequest]) -> tuple[ScanRequest, dict[str, bytes]]:
+async def parse_scan_request(request: Request, settings: ServiceSettings,
+                 model: type[ScanRequest]) -> tuple[ScanRequest, dict[str, bytes]]:
     """Read a JSON or multipart scan request; returns it and the uploaded files by form name."""
     files: dict[str, bytes] = {}
     try:
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            max_tasks = request.app.state.settings.max_tasks
+            max_tasks = settings.max_tasks
             form = await request.form(max_files=max_tasks, max_fields=max_tasks + 10,
-                                      max_part_size=request.app.state.settings.max_request_bytes)
+                                      max_part_size=settings.max_request_bytes)
             raw = form.get("request") or "{}"
             parsed = model.model_validate_json(raw if isinstance(raw, str) else await raw.read())
             for name, value in form.multi_items():
@@ -84,7 +93,7 @@ async def _parse(request: Request, model: type[ScanRequest]) -> tuple[ScanReques
     except PydanticValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
         raise ValidationError(problems, code="invalid_request") from exc
-    max_tasks = request.app.state.settings.max_tasks
+    max_tasks = settings.max_tasks
     if not parsed.tasks:
         raise ValidationError("send at least one task", code="invalid_request")
     if len(parsed.tasks) > max_tasks:
@@ -94,7 +103,7 @@ async def _parse(request: Request, model: type[ScanRequest]) -> tuple[ScanReques
     return parsed, files
 
 
-def _source(task: TaskIn, files: dict[str, bytes]) -> tuple[bytes | None, str | None]:
+def task_source(task: TaskIn, files: dict[str, bytes]) -> tuple[bytes | None, str | None]:
     """The task's bytes or URL; raises a DiscreetError that belongs to this task alone."""
     given = [task.image_base64 is not None, task.url is not None, task.data_id in files]
     if sum(given) != 1:
@@ -112,23 +121,22 @@ def _source(task: TaskIn, files: dict[str, bytes]) -> tuple[bytes | None, str | 
 
 
 @router.post("/scan", response_model=ScanResponse, openapi_extra=_body_schema(ScanRequest))
-async def scan(request: Request, key: Caller) -> JSONResponse:
+async def scan(request: Request, key: Caller, services: ServicesDep) -> JSONResponse:
     """Scan up to 100 images now. One result per task in request order; a bad task is an error in its slot."""
-    parsed, files = await _parse(request, ScanRequest)
-    state = request.app.state
+    parsed, files = await parse_scan_request(request, services.settings, ScanRequest)
 
     async def one(task: TaskIn) -> dict[str, Any]:
         try:
-            image, url = _source(task, files)
+            image, url = task_source(task, files)
             if url is not None:
-                image = await anyio.to_thread.run_sync(state.http.fetch_image, url)
+                image = await anyio.to_thread.run_sync(services.http.fetch_image, url)
             result = await anyio.to_thread.run_sync(
-                scan_image, image, parsed.scenes, parsed.attributes, limiter=state.scan_limiter
+                scan_image, image, parsed.scenes, parsed.attributes, limiter=services.scan_limiter
             )
-            TASKS.labels("sync", SUCCEEDED).inc()
+            TASKS.labels("sync", TaskStatus.SUCCEEDED).inc()
             return {"data_id": task.data_id, **result}
         except Exception as exc:  # noqa: BLE001 - one task's failure stays in its slot
-            TASKS.labels("sync", FAILED).inc()
+            TASKS.labels("sync", TaskStatus.FAILED).inc()
             return {"data_id": task.data_id, "error": task_error(exc)}
 
     results = await asyncio.gather(*(one(task) for task in parsed.tasks))
@@ -138,73 +146,47 @@ async def scan(request: Request, key: Caller) -> JSONResponse:
 @router.post(
     "/scan/async", status_code=202, response_model=AsyncScanResponse, openapi_extra=_body_schema(AsyncScanRequest)
 )
-async def scan_async(request: Request, key: Caller) -> JSONResponse:
+async def scan_async(request: Request, key: Caller, services: ServicesDep) -> JSONResponse:
     """Queue images; answers 202 with a task id per image. Same ``Idempotency-Key`` -> same tasks."""
-    parsed, files = await _parse(request, AsyncScanRequest)
-    state = request.app.state
+    parsed, files = await parse_scan_request(request, services.settings, AsyncScanRequest)
     specs = []
     for task in parsed.tasks:
         try:
-            image, url = _source(task, files)
+            image, url = task_source(task, files)
         except DiscreetError as exc:
             raise ValidationError(f"task '{task.data_id}': {exc.message}", code=exc.code) from exc
         specs.append(NewTask(task.data_id, image=image, url=url))
-    rows = await submit(request, key, parsed.scenes, parsed.attributes, specs, parsed.callback_url)
+    rows = await submit(request, services, key, parsed.scenes, parsed.attributes, specs, parsed.callback_url)
     body = {"tasks": [{"task_id": t.id, "data_id": t.data_id, "status": t.status} for t in rows]}
     location = f"/v1/tasks?ids={','.join(t.id for t in rows)}" if len(rows) > 1 else f"/v1/tasks/{rows[0].id}"
     return JSONResponse(body, status_code=202, headers={"Location": location})
 
 
-async def submit(request: Request, key: ApiKey, scenes: list[str], attributes: list[str], specs: list[NewTask],
-                 callback_url: str | None, **kind: Any) -> list[Task]:
+async def submit(request: Request, services: Services, key: ApiKey, scenes: list[str], attributes: list[str],
+                 specs: list[NewTask], callback_url: str | None, **kind: Any) -> list[TaskRow]:
     """Store and queue tasks (``kind``: the video task's kind and options), honouring ``Idempotency-Key``."""
-    state = request.app.state
     if callback_url:
-        await anyio.to_thread.run_sync(state.http.check, callback_url)
+        await anyio.to_thread.run_sync(services.http.check, callback_url)
     idempotency_key = request.headers.get("idempotency-key") or None
     if idempotency_key and len(idempotency_key) > 200:
         raise ValidationError("Idempotency-Key is longer than 200 characters", code="invalid_request")
     rows, created = await anyio.to_thread.run_sync(
-        lambda: state.store.submit(key, scenes, attributes, specs,
+        lambda: services.store.tasks.submit(key, scenes, attributes, specs,
                                    callback_url=callback_url, idempotency_key=idempotency_key, **kind)
     )
     if created:
         task_ids = [t.id for t in rows]
         try:
-            await anyio.to_thread.run_sync(state.queue.enqueue, task_ids)
+            await anyio.to_thread.run_sync(services.queue.enqueue, task_ids)
         except QueueUnavailable:
-            await anyio.to_thread.run_sync(state.store.discard, task_ids)  # so the client's retry starts clean
+            await anyio.to_thread.run_sync(services.store.tasks.discard, task_ids)  # so the client's retry starts clean
             raise
     return rows
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat() + "Z"
-
-
-def task_view(task: Task) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "task_id": task.id, "data_id": task.data_id, "status": task.status,
-        "created_at": _iso(task.created_at), "started_at": _iso(task.started_at),
-        "finished_at": _iso(task.finished_at), "expires_at": _iso(task.expires_at),
-    }
-    if task.progress is not None:
-        view["progress"] = task.progress
-    if task.result is not None:
-        view["result"] = task.result
-    if task.error is not None:
-        view["error"] = task.error
-    if task.callback_url:
-        view["callback"] = {
-            "url": task.callback_url, "state": task.callback_state, "attempts": task.callback_attempts,
-            "last_error": task.callback_last_error, "next_attempt_at": _iso(task.callback_next_at),
-        }
-    return view
-
-
 @router.get("/tasks/{task_id}", response_model=TaskView)
-async def get_task(task_id: str, request: Request, key: Caller) -> JSONResponse:
-    task = await anyio.to_thread.run_sync(request.app.state.store.get_task, key.tenant, task_id)
+async def get_task(task_id: str, key: Caller, store: StoreDep) -> JSONResponse:
+    task = await anyio.to_thread.run_sync(store.tasks.get_task, key.tenant, task_id)
     if task is None:
         raise NotFound(f"no task '{task_id}' (unknown, erased, expired, or another tenant's)")
     return JSONResponse(task_view(task))
@@ -212,23 +194,22 @@ async def get_task(task_id: str, request: Request, key: Caller) -> JSONResponse:
 
 @router.get("/tasks", response_model=TaskList)
 async def get_tasks(
-    request: Request, key: Caller,
+    key: Caller, store: StoreDep, settings: SettingsDep,
     ids: Annotated[list[str], Query(description="task ids, comma-separated or repeated")],
 ) -> JSONResponse:
     """The tasks among ``ids`` that exist and are the caller's, in the order asked."""
     wanted = list(dict.fromkeys(i for value in ids for i in value.split(",") if i))
-    if len(wanted) > request.app.state.settings.max_tasks:
-        raise TooManyTasks(f"ask for at most {request.app.state.settings.max_tasks} tasks at once")
-    rows = await anyio.to_thread.run_sync(request.app.state.store.get_tasks, key.tenant, wanted)
+    if len(wanted) > settings.max_tasks:
+        raise TooManyTasks(f"ask for at most {settings.max_tasks} tasks at once")
+    rows = await anyio.to_thread.run_sync(store.tasks.get_tasks, key.tenant, wanted)
     return JSONResponse({"tasks": [task_view(t) for t in rows]})
 
 
 @router.delete("/tasks/{task_id}", response_model=DeletedTask)
-async def delete_task(task_id: str, request: Request, key: Caller) -> DeletedTask:
+async def delete_task(task_id: str, key: Caller, store: StoreDep, settings: SettingsDep) -> DeletedTask:
     """Cancel a queued task, ask a running one to stop (its result is dropped), or erase a finished one."""
-    state = request.app.state
-    ttl = timedelta(seconds=state.settings.result_ttl_seconds)
-    status = await anyio.to_thread.run_sync(state.store.cancel_or_erase, key.tenant, task_id, ttl)
+    ttl = timedelta(seconds=settings.result_ttl_seconds)
+    status = await anyio.to_thread.run_sync(store.tasks.cancel_or_erase, key.tenant, task_id, ttl)
     if status is None:
         raise NotFound(f"no task '{task_id}'")
     return DeletedTask(task_id=task_id, status={"running": "canceling"}.get(status, status))
@@ -276,12 +257,11 @@ async def callback_secret(key: Caller) -> CallbackSecret:
         }
     },
 )
-async def anonymize_image(request: Request, key: Caller) -> Response:
+async def anonymize_image(request: Request, key: Caller, services: ServicesDep) -> Response:
     """Cover faces (and codes or text) and answer with the image, re-encoded without metadata.
 
     The header ``X-Discreet-Regions`` tells how many regions were covered.
     """
-    state = request.app.state
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form(max_files=1)
         upload = form.get("image")
@@ -304,7 +284,7 @@ async def anonymize_image(request: Request, key: Caller) -> Response:
         except PydanticValidationError as exc:  # e.g. a url that is not a string
             raise ValidationError(f"image_base64 and url must be strings: {exc.errors()[0]['msg']}",
                                   code="invalid_request") from exc
-        image, url = _source(given, {})
+        image, url = task_source(given, {})
     unknown = set(options) - {"method", "redact", "scale"}
     if unknown:
         raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}", code="invalid_request")
@@ -316,9 +296,9 @@ async def anonymize_image(request: Request, key: Caller) -> Response:
     except (TypeError, ValueError) as exc:
         raise ValidationError("scale must be a number", code="invalid_scale") from exc
     if url is not None:
-        image = await anyio.to_thread.run_sync(state.http.fetch_image, url)
+        image = await anyio.to_thread.run_sync(services.http.fetch_image, url)
     covered = await anyio.to_thread.run_sync(
         lambda: anonymize(image, options.get("method", "blur"), redact=redact, scale=scale),
-        limiter=state.scan_limiter,
+        limiter=services.scan_limiter,
     )
     return Response(covered.data, media_type=covered.mime_type, headers={"X-Discreet-Regions": str(covered.regions)})

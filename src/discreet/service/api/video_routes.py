@@ -10,13 +10,16 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import ValidationError as PydanticValidationError
 from starlette.datastructures import UploadFile
 
-from discreet.errors import ValidationError
+from discreet.errors import NotFound, ValidationError
 from discreet.pipeline import check_scenes
 from discreet.policy import check_attributes
-from discreet.service.errors import ERROR_RESPONSES, NotFound
-from discreet.service.models import QueuedTask, VideoTaskRequest
-from discreet.service.routes import Caller, submit
-from discreet.service.store.db import SUCCEEDED, NewTask
+from discreet.service.api.dependencies import Caller, ServicesDep, StoreDep
+from discreet.service.api.errors import ERROR_RESPONSES
+from discreet.service.api.routes import submit
+from discreet.service.api.schemas import QueuedTask, VideoTaskRequest
+from discreet.service.store import NewTask
+from discreet.settings import ServiceSettings
+from discreet.states import TaskStatus
 from discreet.video import VideoLimits, open_video
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
@@ -35,12 +38,11 @@ _LIST_FIELDS = ("scenes", "attributes")
         "application/json": {"schema": VideoTaskRequest.model_json_schema(ref_template="#/components/schemas/{model}")},
     }}},
 )
-async def video_async(request: Request, key: Caller) -> JSONResponse:
+async def video_async(request: Request, key: Caller, services: ServicesDep) -> JSONResponse:
     """Queue one video; answers 202 with its task. The task's ``progress`` tells the share of frames
     done; its result has one entry per scanned frame and, when ``anonymize`` was asked, the path to
     download the anonymized video (``GET /v1/tasks/{id}/video``) until the result expires."""
-    state = request.app.state
-    parsed, video = await _parse(request)
+    parsed, video = await _parse(request, services.settings)
     if (video is None) == (parsed.url is None):
         raise ValidationError("send a file part named 'video' or a url, not both", code="invalid_request")
     if video is not None:  # a bad upload is refused now, with its code, rather than in a failed task
@@ -48,16 +50,15 @@ async def video_async(request: Request, key: Caller) -> JSONResponse:
     scenes, attributes = check_scenes(parsed.scenes), check_attributes(parsed.attributes)
     options = {"scenes": scenes, "attributes": attributes, "interval": parsed.interval,
                "anonymize": parsed.anonymize, "method": parsed.method,
-               "output_dir": str(state.settings.video_output_dir())}
-    rows = await submit(request, key, scenes, attributes, [NewTask(parsed.data_id, image=video, url=parsed.url)],
+               "output_dir": str(services.settings.video_output_dir())}
+    rows = await submit(request, services, key, scenes, attributes, [NewTask(parsed.data_id, image=video, url=parsed.url)],
                         parsed.callback_url, kind="video", options=options)
     task = rows[0]
     return JSONResponse({"task_id": task.id, "data_id": task.data_id, "status": task.status}, status_code=202,
                         headers={"Location": f"/v1/tasks/{task.id}"})
 
 
-async def _parse(request: Request) -> tuple[VideoTaskRequest, bytes | None]:
-    settings = request.app.state.settings
+async def _parse(request: Request, settings: ServiceSettings) -> tuple[VideoTaskRequest, bytes | None]:
     try:
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             form = await request.form(max_files=1, max_part_size=settings.max_request_bytes)
@@ -83,9 +84,9 @@ def _check_video(video: bytes) -> None:
 
 @router.get("/tasks/{task_id}/video", response_class=FileResponse,
             responses={200: {"content": {"video/mp4": {}}, "description": "the anonymized video"}})
-async def task_video(task_id: str, request: Request, key: Caller) -> FileResponse:
+async def task_video(task_id: str, key: Caller, store: StoreDep) -> FileResponse:
     """The anonymized video of a finished video task that asked for it, until its result expires."""
-    task = await anyio.to_thread.run_sync(request.app.state.store.get_task, key.tenant, task_id)
-    if task is None or task.status != SUCCEEDED or not task.output_path or not Path(task.output_path).is_file():
+    task = await anyio.to_thread.run_sync(store.tasks.get_task, key.tenant, task_id)
+    if task is None or task.status != TaskStatus.SUCCEEDED or not task.output_path or not Path(task.output_path).is_file():
         raise NotFound(f"no anonymized video for task '{task_id}' (unknown, not finished, not asked, or expired)")
     return FileResponse(task.output_path, media_type="video/mp4", filename=f"{task.data_id}-anonymized.mp4")

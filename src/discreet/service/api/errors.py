@@ -1,7 +1,7 @@
 """One JSON shape for every error answer: ``{"error": {"code", "message", "request_id"}}``.
 
-Codes come from ``discreet.errors`` (shared with the library and CLI); the service adds the few
-that only an HTTP API has. Validation errors of FastAPI and Starlette's own HTTP errors are mapped
+Codes, their statuses and classes are declared in ``discreet.errors`` (shared with the library, the
+CLI and the client). Validation errors of FastAPI and Starlette's own HTTP errors are mapped
 to the same shape.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from contextvars import ContextVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,59 +16,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from discreet.errors import DiscreetError
+from discreet.errors import ERROR_CODES, DiscreetError, RetryLater
+from discreet.service.log import request_id_var
 
 log = logging.getLogger("discreet.service")
-
-request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
-
-
-class Unauthorized(DiscreetError):
-    code = "unauthorized"
-    http_status = 401
-
-
-class NotFound(DiscreetError):
-    code = "not_found"
-    http_status = 404
-
-
-class TooManyTasks(DiscreetError):
-    code = "too_many_tasks"
-    http_status = 413
-
-
-class PayloadTooLarge(DiscreetError):
-    code = "payload_too_large"
-    http_status = 413
-
-
-class RetryLater(DiscreetError):
-    """An error the same request may clear later; the answer carries ``Retry-After``."""
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class RateLimited(RetryLater):
-    code = "rate_limited"
-    http_status = 429
-
-
-class QueueUnavailable(RetryLater):
-    """The broker (Redis) cannot take tasks now; nothing was queued, the same request may be sent again."""
-
-    code = "queue_unavailable"
-    http_status = 503
-
-
-class FetchError(DiscreetError):
-    """A URL could not be fetched, or was refused (codes ``url_refused``, ``url_fetch_failed``, ...)."""
-
-    code = "url_fetch_failed"
-    http_status = 422
-
 
 class ErrorDetail(BaseModel):
     code: str
@@ -81,22 +31,11 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-#: Error answers listed in the OpenAPI document of every route.
+#: Error answers listed in the OpenAPI document of every route, built from the declared codes.
 ERROR_RESPONSES: dict[int | str, dict] = {
-    status: {"model": ErrorBody, "description": description}
-    for status, description in {
-        400: "invalid_request (also body and query validation), unknown_scene, unknown_attribute, no_scene",
-        401: "unauthorized",
-        403: "attribute_refused_by_policy",
-        404: "not_found",
-        413: "too_many_tasks, payload_too_large",
-        422: "url_refused (a callback_url), image_* codes of /v1/anonymize",
-        429: "rate_limited (with Retry-After)",
-        500: "internal_error",
-        501: "scene_not_installed",
-        503: "queue_unavailable (with Retry-After; scale-out mode, the broker is down), "
-             "overloaded (with Retry-After; more synchronous requests in flight than DISCREET_MAX_IN_FLIGHT_REQUESTS)",
-    }.items()
+    status: {"model": ErrorBody,
+             "description": ", ".join(c.code for c in ERROR_CODES.values() if c.http_status == status)}
+    for status in sorted({c.http_status for c in ERROR_CODES.values()})
 }
 
 _STATUS_CODES = {
@@ -120,7 +59,8 @@ def new_request_id(incoming: str | None) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DiscreetError)
     async def _discreet(_request: Request, exc: DiscreetError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RetryLater) else None
+        headers = ({"Retry-After": str(exc.retry_after)}
+                   if isinstance(exc, RetryLater) and exc.retry_after is not None else None)
         return error_response(exc.http_status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)

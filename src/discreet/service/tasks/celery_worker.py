@@ -29,13 +29,14 @@ from celery import Celery, signals
 from kombu.exceptions import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 
-from discreet.service.callbacks import CallbackSender
-from discreet.service.config import ServiceSettings
-from discreet.service.errors import QueueUnavailable
+from discreet.errors import QueueUnavailable
 from discreet.service.fetch import SafeHttp
-from discreet.service.queue import Heartbeat, Housekeeper, TaskRunner, process_name
 from discreet.service.store import Store
-from discreet.service.store.db import utcnow
+from discreet.service.tasks.callbacks import CallbackSender
+from discreet.service.tasks.queue import Heartbeat, Housekeeper, TaskRunner, process_name
+from discreet.service.tasks.views import task_view
+from discreet.settings import ServiceSettings
+from discreet.states import CallbackState
 
 log = logging.getLogger("discreet.service.celery")
 
@@ -136,10 +137,10 @@ class CeleryQueue:
             return
         self._broker_reachable = True
         if lost:
-            queued = self.store.queued_ids()
+            queued = self.store.tasks.queued_ids()
             reason = "the broker started empty"
         elif drained:
-            queued = self.store.queued_ids(created_before=utcnow() - self.orphan_age)
+            queued = self.store.tasks.queued_ids(created_before=self.store.clock() - self.orphan_age)
             reason = "the broker queue is empty"
         else:
             return
@@ -155,7 +156,6 @@ class _WorkerProcess:
 
     def __init__(self, settings: ServiceSettings) -> None:
         from discreet.pipeline import Scanner
-        from discreet.service.routes import task_view
 
         self.store = Store(settings.store_url())
         self.http = SafeHttp(settings)
@@ -184,7 +184,7 @@ class _WorkerProcess:
         finished = self.runner.run(task_id)
         if finished is None:
             log.info("task %s was already taken or ended: nothing to do", task_id)
-        elif finished.callback_state == "pending":
+        elif finished.callback_state == CallbackState.PENDING:
             self.callbacks.deliver(finished, self.task_view)
 
 

@@ -1,4 +1,4 @@
-"""Tables. Times are naive UTC. Image bytes live in ``task_inputs``, a row deleted the moment its task ends."""
+"""The tables (SQLAlchemy 2). Times are naive UTC. Image bytes live in ``task_inputs``, a row deleted the moment its task ends."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
 
 
-class Task(Base):
+class TaskRow(Base):
     __tablename__ = "tasks"
     __table_args__ = (UniqueConstraint("tenant", "idempotency_key", "position", name="uq_tasks_idempotency"),)
 

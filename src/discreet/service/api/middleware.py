@@ -1,4 +1,5 @@
-"""Defences around the routes: security headers, closed CORS, exact 405s, and admission control.
+"""The middleware around the routes: request context (id, body limit, metrics), security headers,
+closed CORS, exact 405s, and admission control.
 
 Each is a small pure ASGI middleware so it sees every answer, including the web page's files and
 error answers, and costs nothing per request beyond a header list.
@@ -6,6 +7,7 @@ error answers, and costs nothing per request beyond a header list.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
@@ -17,8 +19,13 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from discreet.service.config import ServiceSettings
-from discreet.service.errors import error_response
+from discreet.errors import PayloadTooLarge
+from discreet.service.api.errors import error_response, new_request_id
+from discreet.service.log import request_id_var
+from discreet.service.metrics import LATENCY, REQUESTS
+from discreet.settings import ServiceSettings
+
+log = logging.getLogger("discreet.service")
 
 #: The page loads only its own script and style; pictures are shown from blob: URLs of dropped files.
 CONTENT_SECURITY_POLICY = (
@@ -33,6 +40,57 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
+
+
+class RequestContext:
+    """Pure ASGI middleware: request id (X-Request-ID in and out, and in every log line), the body
+    size limit (Content-Length checked up front, streamed bodies counted), and the HTTP metrics."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app, self.max_body = app, max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = new_request_id(headers.get("x-request-id"))
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise PayloadTooLarge(f"the request body is over {self.max_body:,} bytes")
+            return message
+
+        try:
+            declared = headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_body:
+                response = error_response(413, "payload_too_large", f"the request body is over {self.max_body:,} bytes")
+                await response(scope, receive, send_with_id)
+            else:
+                await self.app(scope, counted_receive, send_with_id)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            LATENCY.labels(scope["method"], route).observe(elapsed)
+            log.info("%s %s -> %d in %.0f ms", scope["method"], scope["path"], status, elapsed * 1000)
+            request_id_var.reset(token)
 
 
 class SecurityHeaders:
@@ -119,8 +177,8 @@ ADMITTED_PATHS = re.compile(r"/v1/(scan|anonymize)")
 
 
 def install(app: FastAPI, settings: ServiceSettings) -> None:
-    """The inner defences, in the order a request meets them: CORS (only when origins are configured),
-    admission control, then exact 405s."""
+    """Every middleware, in the order a request meets them: security headers, request context, CORS
+    (only when origins are configured), admission control, then exact 405s."""
     app.add_middleware(ExactMethodNotAllowed, openapi=app.openapi)
     app.add_middleware(AdmissionControl, limit=settings.max_in_flight_requests, paths=ADMITTED_PATHS)
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
@@ -128,3 +186,5 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
                            expose_headers=["Location", "Retry-After", "X-Request-ID", "X-Discreet-Regions"])
+    app.add_middleware(RequestContext, max_body=settings.max_request_bytes)
+    app.add_middleware(SecurityHeaders)

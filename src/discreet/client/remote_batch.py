@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from discreet.client import Client, ImageSource, Task
+from discreet.client.http import Client, ImageSource, Task
 from discreet.errors import DiscreetError
 
 log = logging.getLogger("discreet.remote")

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from discreet.errors import DiscreetError
+from discreet.errors import DiscreetError, TaskCanceled
 from discreet.pipeline import scan
 from discreet.service.fetch import SafeHttp
 from discreet.service.metrics import TASKS
@@ -43,11 +43,6 @@ def run_task(http: SafeHttp, scenes: Sequence[str], attributes: Sequence[str], *
     return outcome
 
 
-class TaskCanceled(DiscreetError):
-    code = "canceled"
-    http_status = 409
-
-
 def run_video_task(http: SafeHttp, store: Store, task_id: str, options: dict[str, Any], *,
                    video: bytes | None, url: str | None, mode: str = "async") -> Outcome:
     """Fetch (when a URL), scan at the asked interval and, when asked, write the anonymized video.
@@ -74,7 +69,7 @@ def _video_result(store: Store, task_id: str, options: dict[str, Any], data: byt
             share = (done_pass + done / max(total, 1)) / passes
             if share - last[0] >= 0.01 or done >= total:
                 last[0] = share
-                if not store.record_progress(task_id, round(min(share, 1.0), 4)):
+                if not store.tasks.record_progress(task_id, round(min(share, 1.0), 4)):
                     raise TaskCanceled("the task was canceled")
 
         return report
@@ -85,7 +80,7 @@ def _video_result(store: Store, task_id: str, options: dict[str, Any], data: byt
     if options.get("anonymize"):
         target = Path(options["output_dir"]) / f"{task_id}.mp4"
         target.parent.mkdir(parents=True, exist_ok=True)
-        store.record_output(task_id, target)
+        store.tasks.record_output(task_id, target)
         covered = anonymize_video(data, target, options.get("method", "blur"), on_progress=progress(1))
         result["anonymized"] = {**covered.model_dump(mode="json", exclude={"video"}),
                                 "download": f"/v1/tasks/{task_id}/video"}

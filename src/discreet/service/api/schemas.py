@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from discreet.analyzers import SCENES
 from discreet.results import ScanResult, scene_fields
+from discreet.states import CallbackState, TaskStatus
 from discreet.video import AnonymizedVideo, VideoInfo, VideoScan
 
 
@@ -56,22 +57,19 @@ class ScanResponse(BaseModel):
     results: list[ScanItem]
 
 
-Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
-
-
 class QueuedTask(BaseModel):
     task_id: str
     data_id: str
-    status: Status
+    status: TaskStatus
 
 
 class AsyncScanResponse(BaseModel):
     tasks: list[QueuedTask]
 
 
-class CallbackState(BaseModel):
+class CallbackView(BaseModel):
     url: str
-    state: Literal["pending", "delivered", "failed"] | None = Field(description="None until the task ends")
+    state: CallbackState | None = Field(description="None until the task ends")
     attempts: int
     last_error: str | None
     next_attempt_at: datetime | None
@@ -80,7 +78,7 @@ class CallbackState(BaseModel):
 class TaskView(BaseModel):
     task_id: str
     data_id: str
-    status: Status
+    status: TaskStatus
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -88,7 +86,7 @@ class TaskView(BaseModel):
     progress: float | None = Field(None, description="video tasks: share of the frames done, 0 to 1")
     result: ScanResult | VideoTaskResult | None = None
     error: TaskError | None = None
-    callback: CallbackState | None = None
+    callback: CallbackView | None = None
 
 
 class AnonymizedVideoView(AnonymizedVideo):

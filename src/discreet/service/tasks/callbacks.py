@@ -20,8 +20,9 @@ from standardwebhooks import Webhook
 from discreet.errors import DiscreetError
 from discreet.service.fetch import SafeHttp
 from discreet.service.metrics import CALLBACKS
-from discreet.service.store import Store, Task
-from discreet.service.store.db import utcnow
+from discreet.service.store import Store, TaskRow
+from discreet.service.store.database import utcnow
+from discreet.states import CallbackState
 
 log = logging.getLogger("discreet.service.callbacks")
 
@@ -65,19 +66,19 @@ class CallbackSender:
         store with a conditional update, so one process sends it.
         """
         tried = 0
-        for task in self.store.due_callbacks():
+        for task in self.store.callbacks.due_callbacks():
             tried += self.deliver(task, task_view)
         return tried
 
-    def deliver(self, task: Task, task_view: Any) -> bool:
+    def deliver(self, task: TaskRow, task_view: Any) -> bool:
         """Send this task's callback if it is due and no other process has claimed it."""
-        if not self.store.claim_callback(task.id, self.hold):
+        if not self.store.callbacks.claim_callback(task.id, self.hold):
             return False
         self._deliver(task, task_view(task))
         return True
 
-    def _deliver(self, task: Task, view: dict[str, Any]) -> None:
-        key = self.store.get_key(task.key_id)
+    def _deliver(self, task: TaskRow, view: dict[str, Any]) -> None:
+        key = self.store.keys.get_key(task.key_id)
         payload = {"type": EVENT_TYPE, "timestamp": datetime.now(UTC).isoformat(), "data": view}
         body, headers = signed_request(key.webhook_secret, task.id, payload)
         try:
@@ -85,11 +86,11 @@ class CallbackSender:
             error = None if 200 <= status < 300 else f"HTTP {status}"
         except DiscreetError as exc:
             error = f"{exc.code}: {exc.message}"
-        CALLBACKS.labels("delivered" if error is None else "failed").inc()
+        CALLBACKS.labels(CallbackState.DELIVERED if error is None else CallbackState.FAILED).inc()
         if error is None:
-            self.store.record_callback(task.id, state="delivered", error=None, next_at=None)
+            self.store.callbacks.record_callback(task.id, state=CallbackState.DELIVERED, error=None, next_at=None)
             return
         retry_at = next_attempt(self.first_delay, task.callback_attempts + 1, task.finished_at, self.give_up_after)
         log.warning("callback of task %s failed (%s); %s", task.id, error,
                     f"retry at {retry_at:%H:%M:%S}" if retry_at else "giving up")
-        self.store.record_callback(task.id, state="pending" if retry_at else "failed", error=error, next_at=retry_at)
+        self.store.callbacks.record_callback(task.id, state=CallbackState.PENDING if retry_at else CallbackState.FAILED, error=error, next_at=retry_at)

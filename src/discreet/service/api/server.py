@@ -7,9 +7,10 @@ import logging
 
 import uvicorn
 
-from discreet.service.app import configure_logging, create_app
-from discreet.service.config import ServiceSettings
-from discreet.service.store import Store
+from discreet.service.api.app import create_app
+from discreet.service.log import configure_logging
+from discreet.service.store import open_store
+from discreet.settings import ServiceSettings
 
 log = logging.getLogger("discreet.service")
 
@@ -25,17 +26,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def open_store(settings: ServiceSettings) -> Store:
-    store = Store(settings.store_url())
-    store.migrate()
-    return store
-
-
 def serve(host: str, port: int) -> None:
     configure_logging()
     settings = ServiceSettings()
-    store = open_store(settings)
-    has_keys = store.has_active_keys()
+    store = open_store(settings.store_url())
+    has_keys = store.keys.has_active_keys()
     store.close()
     if not has_keys:
         if not is_loopback(host):

@@ -8,7 +8,7 @@ was claimed more than ``task_max_tries`` times ends ``failed`` (it kept killing 
 the first run to finish records an outcome, so a task run twice still ends once and has one callback.
 
 Two queues implement ``enqueue`` and ``stop``: ``InProcessQueue`` (worker threads in the API
-process; the embedded default) and ``discreet.service.celery_queue.CeleryQueue`` (Celery workers
+process; the embedded default) and ``discreet.service.tasks.celery_worker.CeleryQueue`` (Celery workers
 on a Redis broker; scale-out). Both run one ``Housekeeper`` thread in each API process.
 """
 
@@ -22,21 +22,14 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from discreet.service.callbacks import CallbackSender
 from discreet.service.fetch import SafeHttp
-from discreet.service.store import Store, Task
-from discreet.service.store.db import TaskSource
-from discreet.service.work import run_task, run_video_task
+from discreet.service.store import Store, TaskRow, TaskSource
+from discreet.service.tasks.callbacks import CallbackSender
+from discreet.service.tasks.work import run_task, run_video_task
 
 log = logging.getLogger("discreet.service.queue")
-
-
-class TaskQueue(Protocol):
-    def enqueue(self, task_ids: Sequence[str]) -> None: ...
-
-    def stop(self) -> None: ...
 
 
 def process_name() -> str:
@@ -54,24 +47,24 @@ class TaskRunner:
 
     def run_one(self) -> bool:
         """Claim and run the oldest queued task; False when there was none."""
-        claimed = self.store.claim_next(self.owner, self.lease)
+        claimed = self.store.tasks.claim_next(self.owner, self.lease)
         if claimed is None:
             return False
         self._run(*claimed)
         return True
 
-    def run(self, task_id: str) -> Task | None:
+    def run(self, task_id: str) -> TaskRow | None:
         """Run this task if it can be claimed; the finished task, or None (a duplicate, or already ended)."""
-        claimed = self.store.claim(task_id, self.owner, self.lease)
+        claimed = self.store.tasks.claim(task_id, self.owner, self.lease)
         return None if claimed is None else self._run(*claimed)
 
     def heartbeat(self) -> None:
-        self.store.renew_leases(self.owner, self.lease)
+        self.store.tasks.renew_leases(self.owner, self.lease)
 
     def release(self) -> int:
-        return self.store.release(self.owner)
+        return self.store.tasks.release(self.owner)
 
-    def _run(self, task: Task, task_input: TaskSource | None) -> Task | None:
+    def _run(self, task: TaskRow, task_input: TaskSource | None) -> TaskRow | None:
         if task.attempts > self.max_tries:
             log.error("task %s stopped its worker %d times: failing it", task.id, self.max_tries)
             result, error = None, {"code": "task_crashed",
@@ -84,7 +77,7 @@ class TaskRunner:
         else:
             result, error = run_task(self.http, task.scenes, task.attributes, mode="async",
                                      image=task_input.image, url=task_input.url)
-        return self.store.finish(task.id, result=result, error=error, ttl=self.ttl)
+        return self.store.tasks.finish(task.id, result=result, error=error, ttl=self.ttl)
 
 
 class Heartbeat:
@@ -115,7 +108,7 @@ class Housekeeper:
     """One thread per API process: erases expired results, hands tasks whose lease expired back to
     the queue (``requeue``), delivers due callbacks, and runs ``extra`` (the broker's own check)."""
 
-    def __init__(self, store: Store, callbacks: CallbackSender, task_view: Callable[[Task], dict[str, Any]], *,
+    def __init__(self, store: Store, callbacks: CallbackSender, task_view: Callable[[TaskRow], dict[str, Any]], *,
                  requeue: Callable[[list[str]], None], sweep_interval: float, lease: timedelta,
                  extra: Callable[[], None] | None = None) -> None:
         self.store, self.callbacks, self.task_view = store, callbacks, task_view
@@ -140,13 +133,13 @@ class Housekeeper:
             try:
                 now = time.monotonic()
                 if now >= next_lease_check:
-                    taken_over = self.store.requeue_expired()
+                    taken_over = self.store.tasks.requeue_expired()
                     if taken_over:
                         log.warning("re-queued %d task(s) whose worker stopped renewing its lease", len(taken_over))
                         self.requeue(taken_over)
                     next_lease_check = now + self.lease_check_interval
                 if now >= next_sweep:
-                    erased = self.store.erase_expired()
+                    erased = self.store.tasks.erase_expired()
                     if erased:
                         log.info("erased %d expired task(s)", erased)
                     next_sweep = now + self.sweep_interval

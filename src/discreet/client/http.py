@@ -20,33 +20,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from discreet import errors
-from discreet.errors import DiscreetError
+from discreet.errors import DiscreetError, NotFound, ServiceError, SignatureError, error_class
 from discreet.results import ScanResult
-from discreet.service import errors as service_errors
+from discreet.states import TaskStatus
 
 #: An image to scan: a path, raw bytes, or an ``http(s)://`` URL the server fetches itself.
 ImageSource = str | Path | bytes
 
-TaskStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
-FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
-
-
-class ServiceError(DiscreetError):
-    """An error answer whose code has no more specific class here (rate_limited, internal_error, ...)."""
-
-
-class SignatureError(DiscreetError):
-    """A callback whose Standard Webhooks signature does not verify (or is too old)."""
-
-    code = "invalid_signature"
-    http_status = 401
 
 
 class _Open(BaseModel):
@@ -89,37 +75,17 @@ class Task(_Open):
 
     @property
     def finished(self) -> bool:
-        return self.status in FINISHED
-
-
-#: Classes whose default code names them; any other code is classed by its family or HTTP status.
-_BY_CODE: dict[str, type[DiscreetError]] = {
-    cls.code: cls
-    for cls in (
-        errors.PolicyError, errors.SceneUnavailableError, service_errors.Unauthorized, service_errors.NotFound,
-        service_errors.TooManyTasks, service_errors.PayloadTooLarge,
-    )
-}
-
-
-def _error_class(code: str, http_status: int | None) -> type[DiscreetError]:
-    if code in errors.IMAGE_ERROR_CODES:
-        return errors.ImageError
-    if code.startswith("url_"):  # url_refused, url_fetch_failed, url_timeout, url_too_large
-        return service_errors.FetchError
-    if code in _BY_CODE:
-        return _BY_CODE[code]
-    if http_status == errors.ValidationError.http_status:
-        return errors.ValidationError
-    return ServiceError
+        return self.status.finished
 
 
 def _exception(code: str, message: str, http_status: int | None, request_id: str | None) -> DiscreetError:
     """The DiscreetError subclass for a server error, carrying the server's code and request id.
 
-    ``rate_limited`` is a :class:`ServiceError` whose ``retry_after`` holds the Retry-After seconds.
+    The class is the one ``discreet.errors.ERROR_CODES`` declares for the code (``ServiceError`` for a
+    code declared nowhere); ``rate_limited`` and ``queue_unavailable`` carry the Retry-After seconds in
+    ``retry_after``.
     """
-    exc = _error_class(code, http_status)(message, code=code)
+    exc = error_class(code)(message, code=code)
     exc.request_id = request_id  # type: ignore[attr-defined]
     if http_status is not None:
         exc.http_status = http_status
@@ -219,7 +185,7 @@ class _Protocol:
         """True when every task has finished; a task the server no longer knows is an error, not a finish."""
         missing = set(task_ids) - {t.task_id for t in tasks}
         if missing:
-            raise service_errors.NotFound(f"no task {', '.join(sorted(missing))} (deleted, expired or unknown)")
+            raise NotFound(f"no task {', '.join(sorted(missing))} (deleted, expired or unknown)")
         return all(t.finished for t in tasks)
 
 
