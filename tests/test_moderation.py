@@ -157,3 +157,19 @@ def test_video_decisions_come_as_segments(data_dir, tmp_path):
     assert review.labels == ["codes:code_url"] and 1.5 <= review.start < review.end <= scan.video.duration + 1e-6
     for earlier, later in zip(scan.segments, scan.segments[1:]):
         assert earlier.end == later.start
+
+
+def test_cli_shows_the_decision_and_fails_on_request(data_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from discreet.cli import app
+
+    image = str(data_dir / URL_CODE)
+    shown = CliRunner().invoke(app, ["scan", image, "--scenes", "codes", "--moderate"])
+    assert shown.exit_code == 0 and "review" in shown.output and "code_url" in shown.output
+    assert CliRunner().invoke(app, ["scan", image, "--scenes", "codes", "--fail-on", "review"]).exit_code == 3
+    assert CliRunner().invoke(app, ["scan", image, "--scenes", "codes", "--fail-on", "block"]).exit_code == 0
+    strict = tmp_path / "strict.json"
+    strict.write_text(ModerationPolicy(name="strict", labels={"code_url": LabelRule(block=0.5)}).model_dump_json())
+    blocked = CliRunner().invoke(app, ["scan", image, "--scenes", "codes", "--policy", str(strict), "-o", "json"])
+    assert '"suggestion": "block"' in blocked.output and '"policy": "strict"' in blocked.output

@@ -79,9 +79,15 @@ def scan(
     state: Annotated[Path, typer.Option(help="with --remote: done data_ids, so an interrupted run resumes")] = Path(
         ".discreet-scan-state.jsonl"),
     api_key: Annotated[Optional[str], typer.Option(envvar="DISCREET_API_KEY", help="with --remote")] = None,
+    moderate: Annotated[bool, typer.Option(help="add a pass / review / block decision to each image")] = False,
+    policy: Annotated[Optional[Path], typer.Option(help="a moderation policy as JSON (implies --moderate)")] = None,
+    fail_on: Annotated[Optional[str], typer.Option(help="exit 3 when any image is decided this or worse: review or block")] = None,
 ) -> None:
-    """Scan images; exits 1 when any input could not be read (the others are still scanned)."""
+    """Scan images; exits 1 when any input could not be read (the others are still scanned), 3 when
+    --fail-on is given and an image's decision reaches it."""
     from discreet.evaluation.packs import iter_images
+    from discreet.moderation import ModerationPolicy
+    from discreet.moderation.decisions import SEVERITY
     from discreet.pipeline import Scanner
 
     if remote:
@@ -89,8 +95,16 @@ def scan(
         return
     if not paths:
         raise typer.BadParameter("give image files or folders")
+    if fail_on is not None and fail_on not in ("review", "block"):
+        raise typer.BadParameter("--fail-on takes review or block")
     try:
-        scanner = Scanner(_split(scenes), _split(attributes), preset=preset, threads=threads)
+        moderation: ModerationPolicy | bool = (
+            ModerationPolicy.model_validate_json(policy.read_text()) if policy else moderate or fail_on is not None
+        )
+    except ValueError as error:
+        raise typer.BadParameter(f"--policy {policy}: {error}") from None
+    try:
+        scanner = Scanner(_split(scenes), _split(attributes), preset=preset, moderation=moderation, threads=threads)
         scanner.load()
     except DiscreetError as error:
         raise _fail(error) from None
@@ -116,6 +130,10 @@ def scan(
     if failed:
         stderr.print(f"[yellow]{failed} of {len(files)} input(s) could not be scanned[/yellow]")
         raise typer.Exit(1)
+    decided = [row["moderation"]["suggestion"] for row in rows if "moderation" in row]
+    if fail_on is not None and any(SEVERITY[s] >= SEVERITY[fail_on] for s in decided):
+        stderr.print(f"[yellow]{sum(SEVERITY[s] >= SEVERITY[fail_on] for s in decided)} image(s) decided {fail_on} or worse[/yellow]")
+        raise typer.Exit(3)
 
 
 def _scan_remote(remote: str, api_key: str | None, paths: list[Path], urls: Path | None, state: Path,
@@ -153,7 +171,8 @@ def _scan_remote(remote: str, api_key: str | None, paths: list[Path], urls: Path
 
 def _print_table(rows: list[dict], scenes: list[str]) -> None:
     described = any(face.get("attributes") for row in rows for face in row.get("faces", []))
-    table = Table("path", *scenes, *(["face attributes"] if described else []), "error")
+    moderated = any("moderation" in row for row in rows)
+    table = Table("path", *scenes, *(["face attributes"] if described else []), *(["decision"] if moderated else []), "error")
     for row in rows:
         cells = []
         for scene in scenes:
@@ -161,6 +180,9 @@ def _print_table(rows: list[dict], scenes: list[str]) -> None:
             cells.append("" if value is None else str(len(value) if isinstance(value, list) else value.get("suggestion")))
         if described:
             cells.append("\n".join(_attribute_line(face.get("attributes", {})) for face in row.get("faces", [])))
+        if moderated:
+            decision = row.get("moderation")
+            cells.append(f"{decision['suggestion']} {' '.join(decision['labels'])}".strip() if decision else "")
         error = row.get("error")
         table.add_row(row["path"], *cells, f"{error['code']}: {error['message']}" if error else "")
     Console().print(table)
