@@ -9,8 +9,9 @@ PDQ itself barely survives cropping (a 5% crop of each side moves a hash by 70 t
 bits), so a picture added to a list is kept as the hashes of ``CROPS``, centre crops of itself; a
 copy cropped by up to about 8% a side then lands near one of them. Queries are hashed as they are
 and mirrored. Matching is an exact Hamming-distance scan over 256-bit hashes held as four 64-bit
-words with numpy's ``bitwise_count``; ``bench/moderation_hashes.py`` measures it at 100,000
-entries, and the false and true match rates at ``MATCH_DISTANCE``.
+words with numpy's ``bitwise_count``, stored word by word so each pass reads one contiguous
+column; ``bench/moderation_hashes.py`` measures it at 100,000 entries, and the false and true
+match rates at ``MATCH_DISTANCE``.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ HASH_BYTES = 32
 MIN_QUALITY = 50
 #: share of each side cut off for the hashes a listed picture is kept as
 CROPS = (0.0, 0.02, 0.04, 0.06, 0.08)
-#: chosen with bench/moderation_hashes.py on scenes photos: copies resized to half, cropped 5% a
-#: side and re-encoded came within 40 bits of their picture, distinct photos no nearer than 90
-MATCH_DISTANCE = 48
+#: chosen with bench/moderation_hashes.py on the packs' photos: 98% of copies resized to half,
+#: cropped 5% a side and re-encoded fall within it; the nearest distinct photos beyond it are two
+#: shots of one person taken a moment apart (46 bits), which a list must not match
+MATCH_DISTANCE = 44
 
 
 def pdq(image: DecodedImage) -> bytes:
@@ -86,14 +88,14 @@ class PictureList:
     name: str
     kind: Suggestion
     entry_ids: list[str] = field(default_factory=list)
-    _hashes: np.ndarray = field(default_factory=lambda: np.zeros((0, HASH_BYTES // 8), np.uint64))
+    _hashes: np.ndarray = field(default_factory=lambda: np.zeros((HASH_BYTES // 8, 0), np.uint64))  # word x hash
     _owners: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # entry index of each hash
 
     @classmethod
     def of(cls, list_id: str, name: str, kind: Suggestion, entries: Iterable[tuple[str, list[bytes]]]) -> PictureList:
         entries = list(entries)
         owners = np.array([i for i, (_, hashes) in enumerate(entries) for _ in hashes], dtype=np.int64)
-        hashes = _words(h for _, entry_hashes in entries for h in entry_hashes)
+        hashes = np.ascontiguousarray(_words(h for _, entry_hashes in entries for h in entry_hashes).T)
         return cls(list_id, name, kind, [entry_id for entry_id, _ in entries], hashes, owners)
 
     def __len__(self) -> int:
@@ -103,9 +105,15 @@ class PictureList:
         """The entry closest to any of ``queries`` and its distance, or ``None`` for an empty list."""
         if not self.entry_ids:
             return None
-        distances = np.bitwise_count(self._hashes[None, :, :] ^ _words(queries)[:, None, :]).sum(axis=2)
-        query, row = np.unravel_index(int(distances.argmin()), distances.shape)
-        return self.entry_ids[self._owners[row]], int(distances[query, row])
+        best_row, best = 0, HASH_BYTES * 8 + 1
+        for query in _words(queries):
+            distances = np.bitwise_count(self._hashes[0] ^ query[0]).astype(np.uint16)
+            for word in range(1, len(query)):
+                distances += np.bitwise_count(self._hashes[word] ^ query[word])
+            row = int(distances.argmin())
+            if distances[row] < best:
+                best_row, best = row, int(distances[row])
+        return self.entry_ids[self._owners[best_row]], best
 
 
 def match_lists(image: DecodedImage, lists: Iterable[PictureList], max_distance: int = MATCH_DISTANCE) -> list[ImageListMatch]:
