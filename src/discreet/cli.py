@@ -204,8 +204,8 @@ def anonymize(
     source: Annotated[Path, typer.Argument(help="an image, a folder of images, or a video")],
     target: Annotated[Path, typer.Argument(help="the output file, or folder when SOURCE is a folder")],
     method: Annotated[str, typer.Option(help="blur, pixelate or solid")] = "blur",
-    redact: Annotated[str, typer.Option(help="comma-separated scenes to cover (faces only for a video)")] = "faces",
-    scale: Annotated[float, typer.Option(help="enlarge each covered region by this factor")] = 1.6,
+    redact: Annotated[str, typer.Option(help="comma-separated scenes to cover")] = "faces",
+    scale: Annotated[Optional[float], typer.Option(help="enlarge each covered region by this factor (default: each scene's own)")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads per model")] = None,
     detect_every: Annotated[int, typer.Option(help="video: run the face detector on every N-th frame")] = 3,
 ) -> None:
@@ -242,13 +242,10 @@ def anonymize(
         raise typer.Exit(1)
 
 
-def _anonymize_video(source: Path, target: Path, method: str, redact: list[str], scale: float,
+def _anonymize_video(source: Path, target: Path, method: str, redact: list[str], scale: float | None,
                      threads: int | None, detect_every: int) -> None:
     from discreet.video import anonymize_video
 
-    if redact != ["faces"]:
-        raise _fail(DiscreetError("a video is anonymized for faces only; leave --redact at faces",
-                                  code="unsupported_scene"))
     with progress_bar() as bar:
         task = bar.add_task("anonymizing video", total=None, rate="")
 
@@ -256,7 +253,7 @@ def _anonymize_video(source: Path, target: Path, method: str, redact: list[str],
             bar.update(task, completed=done, total=total, rate=f"{bar.tasks[0].speed or 0:.1f} frames/s")
 
         try:
-            result = anonymize_video(source, target, method, scale=scale, threads=threads,  # type: ignore[arg-type]
+            result = anonymize_video(source, target, method, redact=redact, scale=scale, threads=threads,  # type: ignore[arg-type]
                                      detect_every=detect_every, on_progress=advance)
         except DiscreetError as error:
             raise _fail(error) from None

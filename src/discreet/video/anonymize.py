@@ -6,7 +6,7 @@ are, and each frame keeps its timestamp, so the frame rate and duration stay the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,12 @@ import av
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from discreet.analyzers import SCENES, SceneAnalyzer
 from discreet.analyzers.faces import PRESETS, FaceDetector
 from discreet.errors import ValidationError
-from discreet.geometry import COVER_METHODS, Cover, CoverMethod, box_rows, draw_cover
+from discreet.geometry import COVER_METHODS, Cover, CoverMethod, CoverShape, box_rows, draw_cover
+from discreet.imaging import DecodedImage
+from discreet.pipeline import check_scenes, shared_analyzer
 from discreet.schema import Box
 from discreet.video.container import (
     VideoError,
@@ -58,7 +61,7 @@ class AnonymizedVideo(BaseModel):
     frames: int = Field(description="frames written")
     detections: int = Field(description="frames the face detector ran on")
     covered_frames: int = Field(description="frames with at least one cover")
-    covers: int = Field(description="face covers drawn, summed over frames")
+    covers: int = Field(description="covers drawn, summed over frames")
 
 
 def anonymize_video(
@@ -66,7 +69,8 @@ def anonymize_video(
     target: str | Path,
     method: CoverMethod = "blur",
     *,
-    scale: float = 1.6,
+    redact: Sequence[str] = ("faces",),
+    scale: float | None = None,
     detect_every: int = DETECT_EVERY,
     detect_side: int = DETECT_SIDE,
     keep_frames: int = KEEP_FRAMES,
@@ -76,23 +80,26 @@ def anonymize_video(
     on_progress: Progress | None = None,
     on_covers: Callable[[int, list[np.ndarray]], None] | None = None,
 ) -> AnonymizedVideo:
-    """Write ``target`` (container from its name ending) with every face of every frame covered.
+    """Write ``target`` (container from its name ending) with what the ``redact`` scenes find
+    covered in every frame.
 
-    The detector runs on every ``detect_every``-th frame (and the last) with its long side at
-    ``detect_side`` pixels; ``CoverTracker`` plans the covers of the frames in between.
-    ``on_progress(frames done, total)`` may raise to stop; ``on_covers(frame, boxes)`` sees each
-    frame's cover boxes as drawn (before ``scale``), for evaluation.
+    The analyzers run on every ``detect_every``-th frame (and the last), the face detector with its
+    long side at ``detect_side`` pixels; one ``CoverTracker`` a scene plans the covers of the
+    frames in between. Covers are the scene's box drawn in its shape (a face's ellipse; a tilted
+    region's box, since a tracked cover is a box), enlarged by ``scale`` or the scene's own
+    ``cover_scale``. ``on_progress(frames done, total)`` may raise to stop; ``on_covers(frame,
+    boxes)`` sees each frame's cover boxes as drawn (before scaling), for evaluation.
     """
     if method not in COVER_METHODS:
         raise ValidationError(f"unknown method '{method}'; choose one of {', '.join(COVER_METHODS)}", code="unknown_method")
-    if scale < 1.0:
+    if scale is not None and scale < 1.0:
         raise ValidationError("scale must be at least 1.0", code="invalid_scale")
     if detect_every < 1 or keep_frames < 0 or detect_side < 64:
         raise ValidationError("detect_every >= 1, keep_frames >= 0 and detect_side >= 64 are required",
                               code="invalid_request")
-    strategy = replace(PRESETS["default"], target_sides=(detect_side,), min_score=min_score)
-    detector = FaceDetector(strategy, threads=threads or 1)
-    tracker = CoverTracker(keep_frames=keep_frames)
+    analyzers = _analyzers(check_scenes(redact), detect_side, min_score, threads or 1)
+    trackers = {scene: CoverTracker(keep_frames=keep_frames) for scene in analyzers}
+    shapes: dict[str, CoverShape] = {}
     counts = {"frames": 0, "detections": 0, "covered_frames": 0, "covers": 0}
     with open_video(source, limits) as (container, stream, info):
         output = av.open(str(target), mode="w")
@@ -104,23 +111,35 @@ def anonymize_video(
             previous: np.ndarray | None = None
             last_difference = 0.0
 
-            def detect(frame: av.VideoFrame) -> np.ndarray:
+            def detect(frame: av.VideoFrame) -> dict[str, np.ndarray]:
                 counts["detections"] += 1
-                return box_rows([face.box for face in detector.detect(to_rgb(frame))])
+                image = DecodedImage(to_rgb(frame), "video")
+                found = {}
+                for scene, analyzer in analyzers.items():
+                    covers = analyzer.covers(analyzer.analyze(image))
+                    # a tracked cover is a box: a tilted region is drawn as its box between detections
+                    shapes.update((scene, "ellipse" if c.shape == "ellipse" else "rectangle") for c in covers)
+                    found[scene] = box_rows([cover.box for cover in covers])
+                return found
 
             def flush() -> None:
                 first, last = counts["frames"], counts["frames"] + len(pending) - 1
-                rows = detect(pending[-1])
-                new_faces = tracker.unexplained(last, rows)
-                if len(new_faces) == 0:
-                    planned = tracker.advance(last, rows)
+                found = detect(pending[-1])
+                new = {scene: trackers[scene].unexplained(last, rows) for scene, rows in found.items()}
+                if not any(len(rows) for rows in new.values()):
+                    planned = {scene: trackers[scene].advance(last, rows) for scene, rows in found.items()}
                 else:  # something new or fast: look at every frame held rather than interpolate,
-                    # and keep the new faces covered on them too (they were likely there, undetected)
-                    planned = [[*tracker.advance(first + n, detect(f))[0], *new_faces[:, :4]]
-                               for n, f in enumerate(pending[:-1])]
-                    planned.append(tracker.advance(last, rows)[0])
-                for frame, boxes in zip(pending, planned):
-                    _write(output, video_out, frame, boxes, method, scale, counts, on_covers)
+                    # and keep the new regions covered on them too (they were likely there, undetected)
+                    held = [detect(f) for f in pending[:-1]]
+                    planned = {
+                        scene: [*([*trackers[scene].advance(first + n, rows[scene])[0], *new[scene][:, :4]]
+                                  for n, rows in enumerate(held)),
+                                trackers[scene].advance(last, found[scene])[0]]
+                        for scene in analyzers
+                    }
+                for n, frame in enumerate(pending):
+                    covers = {scene: planned[scene][n] for scene in analyzers}
+                    _write(output, video_out, frame, covers, analyzers, shapes, method, scale, counts, on_covers)
                 pending.clear()
                 if on_progress is not None:
                     on_progress(counts["frames"], max(info.frames, counts["frames"]))
@@ -140,7 +159,8 @@ def anonymize_video(
                     if is_cut:
                         if pending:
                             flush()
-                        tracker.cut()
+                        for tracker in trackers.values():
+                            tracker.cut()
                     pending.append(frame)
                     if is_cut or (counts["frames"] + len(pending) - 1) % detect_every == 0:
                         flush()
@@ -153,6 +173,18 @@ def anonymize_video(
             raise
         output.close()
     return AnonymizedVideo(video=info, **counts)
+
+
+def _analyzers(redact: list[str], detect_side: int, min_score: float, threads: int) -> dict[str, SceneAnalyzer]:
+    """The analyzer of each scene to cover; faces at ``detect_side`` pixels and ``min_score``."""
+    built: dict[str, SceneAnalyzer] = {}
+    for scene in redact:
+        if scene == "faces":
+            strategy = replace(PRESETS["default"], target_sides=(detect_side,), min_score=min_score)
+            built[scene] = FaceDetector(strategy, threads=threads)
+        else:
+            built[scene] = shared_analyzer(SCENES[scene], threads, SCENES[scene].anonymize_options)
+    return built
 
 
 def _whole_face(row: np.ndarray, width: int, height: int) -> tuple[float, float, float, float]:
@@ -194,17 +226,24 @@ def _video_stream(output: Any, container_name: str, stream: Any, info: VideoInfo
     return video_out
 
 
-def _write(output: Any, video_out: Any, frame: av.VideoFrame, boxes: list[np.ndarray], method: str, scale: float,
-           counts: dict[str, int], on_covers: Callable[[int, list[np.ndarray]], None] | None) -> None:
+def _write(output: Any, video_out: Any, frame: av.VideoFrame, covers: dict[str, list[np.ndarray]],
+           analyzers: dict[str, SceneAnalyzer], shapes: dict[str, CoverShape], method: str, scale: float | None,
+           counts: dict[str, int],
+           on_covers: Callable[[int, list[np.ndarray]], None] | None) -> None:
     index = counts["frames"]
-    whole = (_whole_face(row, frame.width, frame.height) for row in boxes)
-    drawn = [box for box in whole if box[2] > box[0] and box[3] > box[1]]
+    drawn: list[tuple[str, tuple[float, float, float, float]]] = []
+    for scene, boxes in covers.items():
+        # a face cut by the frame's edge is covered as a whole face; other regions as they are
+        whole = (_whole_face(row, frame.width, frame.height) if scene == "faces" else tuple(map(float, row[:4]))
+                 for row in boxes)
+        drawn += [(scene, box) for box in whole if box[2] > box[0] and box[3] > box[1]]
     if on_covers is not None:
-        on_covers(index, [np.array(box) for box in drawn])
+        on_covers(index, [np.array(box) for _, box in drawn])
     if drawn:
         pixels = to_rgb(frame)
-        for x1, y1, x2, y2 in drawn:
-            draw_cover(pixels, Cover(Box(x1=x1, y1=y1, x2=x2, y2=y2), "ellipse"), scale, method)
+        for scene, (x1, y1, x2, y2) in drawn:
+            draw_cover(pixels, Cover(Box(x1=x1, y1=y1, x2=x2, y2=y2), shapes.get(scene, "rectangle")),
+                       analyzers[scene].cover_scale if scale is None else scale, method)
         covered = av.VideoFrame.from_ndarray(pixels, format="rgb24")
         covered.pts, covered.time_base = frame.pts, frame.time_base
         frame = covered
