@@ -9,16 +9,10 @@ Each part can also be built alone (``ImageLimits()``, ``ServiceSettings()``) fro
 from __future__ import annotations
 
 import os
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-if TYPE_CHECKING:
-    from discreet.video import VideoLimits
-
 
 class ImageLimits(BaseSettings):
     """Limits enforced before any pixel is decoded (defaults near the cloud APIs')."""
@@ -108,6 +102,16 @@ class ServiceSettings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'discreet.sqlite3').resolve()}"
 
 
+class VideoLimits(BaseSettings):
+    """Limits enforced from the header, before any frame is decoded."""
+
+    model_config = SettingsConfigDict(env_prefix="DISCREET_VIDEO_")
+
+    max_bytes: int = Field(500 * 1024 * 1024, description="largest video file, bytes")
+    max_seconds: float = Field(3600.0, description="longest duration, seconds")
+    max_pixels: int = Field(4096 * 2304, description="largest width x height of a frame")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DISCREET_")
 
@@ -116,12 +120,7 @@ class Settings(BaseSettings):
     image: ImageLimits = Field(default_factory=ImageLimits)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
 
-    @cached_property
-    def video(self) -> VideoLimits:
-        # imported on first use: discreet.video loads PyAV and imports discreet.imaging, which imports this module
-        from discreet.video import VideoLimits
-
-        return VideoLimits()
+    video: VideoLimits = Field(default_factory=VideoLimits)
 
 
 @lru_cache(maxsize=1)

@@ -15,10 +15,10 @@ import av
 import av.error
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from discreet.errors import DiscreetError
 from discreet.imaging import IMAGE_SUFFIXES
+from discreet.settings import VideoLimits
 
 VideoInput = bytes | str | Path
 
@@ -42,16 +42,6 @@ VIDEO_ERROR_CODES = {
     "video_too_large": "over the byte limit, or frames over the pixel limit",
     "audio_not_supported_by_container": "the output's container cannot hold the input's audio codec as it is",
 }
-
-
-class VideoLimits(BaseSettings):
-    """Limits enforced from the header, before any frame is decoded."""
-
-    model_config = SettingsConfigDict(env_prefix="DISCREET_VIDEO_")
-
-    max_bytes: int = Field(500 * 1024 * 1024, description="largest video file, bytes")
-    max_seconds: float = Field(3600.0, description="longest duration, seconds")
-    max_pixels: int = Field(4096 * 2304, description="largest width x height of a frame")
 
 
 class VideoInfo(BaseModel):
