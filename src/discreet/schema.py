@@ -134,6 +134,19 @@ class Face(Strict):
     attributes: FaceAttributes | None = Field(default=None, description="set when attributes were asked for")
 
 
+class Plate(Strict):
+    """Where a licence plate is, so it can be covered. Plates are never read: there is no text here."""
+
+    box: Box
+    score: float = Field(ge=0, le=1, description="detector confidence")
+    corners: list[Point] | None = Field(
+        default=None,
+        min_length=4,
+        max_length=4,
+        description="four corners: top-left, top-right, bottom-right, bottom-left of the plate",
+    )
+
+
 class Code(Strict):
     """A QR code or barcode."""
 

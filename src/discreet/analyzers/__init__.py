@@ -18,6 +18,7 @@ from discreet.analyzers.base import Analyzer, SceneAnalyzer
 from discreet.analyzers.codes import CodeReader
 from discreet.analyzers.faces import FaceDetector
 from discreet.analyzers.nudity import NudityDetector
+from discreet.analyzers.plates import PlateDetector
 from discreet.analyzers.text import TextReader
 
 BUILT_IN: tuple[type[SceneAnalyzer], ...] = (
@@ -25,6 +26,7 @@ BUILT_IN: tuple[type[SceneAnalyzer], ...] = (
     CodeReader,
     TextReader,
     NudityDetector,
+    PlateDetector,
 )
 
 #: the analyzer that adds attributes to the faces scene's faces

@@ -66,6 +66,12 @@ class SceneAnalyzer(Analyzer[Output], Generic[Output]):
         """The moderation labels ``found`` raises, each with its score in [0, 1]."""
         return {}
 
+    @classmethod
+    def withhold(cls, found: Output, fields: dict[str, Any]) -> dict[str, Any]:
+        """The scan's scene fields with what this scene's finding makes unsafe to return left out
+        (the plates scene removes text read inside a plate); most scenes change nothing."""
+        return fields
+
     def covers(self, found: Output) -> list[Cover]:
         """The regions to hide for what ``analyze`` found; a scene with nothing to hide returns none."""
         return []

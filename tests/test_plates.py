@@ -1,0 +1,109 @@
+"""Licence plates on real photos of the plates pack's held-out split: found, never read.
+
+Photos are picked by their place in the split, not by name: the pack's file names are plate
+numbers, and this repository names none.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError as SchemaError
+
+from discreet.analyzers.plates import PRESETS, PlateDetector
+from discreet.errors import ValidationError
+from discreet.evaluation.metrics import iou
+from discreet.evaluation.plates import evaluate_plates, group_of, is_heldout, read_split
+from discreet.imaging import decode
+from discreet.schema import Box, Plate, Point
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return PlateDetector()
+
+
+@pytest.fixture(scope="module")
+def heldout(data_dir):
+    return read_split(data_dir / "plates", "heldout")
+
+
+def _first_of_each_source(images):
+    picked = {}
+    for image in images:
+        picked.setdefault(image.path.name.split("-", 1)[0], image)
+    return [picked[source] for source in ("br", "eu", "us")]
+
+
+def test_the_split_is_fixed_and_disjoint(data_dir):
+    design, held = read_split(data_dir / "plates", "design"), read_split(data_dir / "plates", "heldout")
+    assert len(design) + len(held) == 302
+    assert not {i.path for i in design} & {i.path for i in held}
+    assert all(is_heldout(str(i.path.relative_to(data_dir / "plates"))) for i in held)
+    with pytest.raises(ValidationError):
+        read_split(data_dir / "plates", "train")
+
+
+def test_plates_are_found_on_held_out_photos(detector, heldout):
+    for image in _first_of_each_source(heldout):
+        plates = detector.analyze(decode(image.path))
+        (annotated,) = image.boxes
+        assert max((iou(annotated.box, p.box) for p in plates), default=0) >= 0.5, image.path.name[:2]
+
+
+def test_every_plate_is_in_range_and_its_corners_are_ordered(detector, heldout):
+    for image in _first_of_each_source(heldout):
+        decoded = decode(image.path)
+        plates = detector.analyze(decoded)
+        assert plates
+        for plate in plates:
+            box = plate.box
+            assert 0 <= plate.score <= 1
+            assert 0 <= box.x1 < box.x2 <= decoded.width and 0 <= box.y1 < box.y2 <= decoded.height
+            top_left, top_right, bottom_right, bottom_left = plate.corners
+            assert top_left.x < top_right.x and bottom_left.x < bottom_right.x
+            assert top_left.y < bottom_left.y and top_right.y < bottom_right.y
+            margin_x, margin_y = box.width * 0.25, box.height * 0.5
+            for corner in plate.corners:
+                assert box.x1 - margin_x <= corner.x <= box.x2 + margin_x
+                assert box.y1 - margin_y <= corner.y <= box.y2 + margin_y
+
+
+def test_a_plate_carries_no_text(detector, heldout):
+    image = _first_of_each_source(heldout)[0]
+    plate = detector.analyze(decode(image.path))[0]
+    assert set(plate.model_dump()) == {"box", "score", "corners"}
+    dumped = json.dumps(plate.model_dump())
+    assert "text" not in dumped and "plate_text" not in dumped
+    with pytest.raises(SchemaError):
+        Plate(box=plate.box, score=plate.score, corners=plate.corners, plate_text="ABC1234")
+    with pytest.raises(SchemaError):
+        Plate(box=Box(x1=0, y1=0, x2=1, y2=1), score=0.5, corners=[Point(x=0, y=0)] * 3)
+
+
+def test_a_page_of_printed_text_has_no_plate(detector, data_dir):
+    # a photographed book page: text, but no car and no plate
+    assert detector.analyze(decode(data_dir / "qr" / "falsepositives" / "01.png")) == []
+
+
+def test_unknown_preset_is_refused():
+    with pytest.raises(ValidationError):
+        PlateDetector("fastest")
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_scorer_on_a_few_held_out_photos(data_dir, preset):
+    report = evaluate_plates(data_dir / "plates", preset, "heldout", limit=12)
+    assert report["split"] == "heldout" and report["images"] == 12 and report["plates"] >= 12
+    assert 0.5 <= report["recall50"] <= 1 and 0.5 <= report["ap50"] <= 1
+    assert report["missed"] == round(report["plates"] * (1 - report["recall50"]))
+    assert 0 <= report["covered_at_box"] <= report["covered"] <= 1
+    assert report["unmatched_per_image_single"] >= 0
+    assert report["ms_median"] > 0
+
+
+def test_groups_follow_the_annotation_rule(heldout):
+    for image in heldout:
+        if group_of(image) == "single":
+            assert len(image.boxes) == 1
