@@ -107,3 +107,52 @@ def test_groups_follow_the_annotation_rule(heldout):
     for image in heldout:
         if group_of(image) == "single":
             assert len(image.boxes) == 1
+
+
+def _hidden_share(pixels, box: Box) -> float:
+    """Share of ``box`` painted black (solid covers)."""
+    region = pixels[int(box.y1):int(box.y2) + 1, int(box.x1):int(box.x2) + 1]
+    return float((region.max(axis=2) < 8).mean())
+
+
+def test_anonymize_covers_plates_by_default_and_text_inside_a_plate_is_withheld(heldout):
+    import discreet
+
+    image = _first_of_each_source(heldout)[0]
+    (annotated,) = image.boxes
+    covered = decode(discreet.anonymize(image.path, "solid").data).pixels
+    assert _hidden_share(covered, annotated.box) >= 0.8
+    faces_only = decode(discreet.anonymize(image.path, "solid", redact=["faces"]).data).pixels
+    assert _hidden_share(faces_only, annotated.box) < 0.5
+
+    both = discreet.scan(image.path, ["plates", "text"])
+    text_alone = discreet.scan(image.path, ["text"])
+    inside = [line for line in text_alone.text
+              if any(p.box.x1 <= (line.box.x1 + line.box.x2) / 2 <= p.box.x2 and
+                     p.box.y1 <= (line.box.y1 + line.box.y2) / 2 <= p.box.y2 for p in both.plates)]
+    assert inside, "the photo's plate is read by the text scene on its own"
+    assert not set(map(str, inside)) & set(map(str, both.text))
+
+
+def test_a_video_of_cars_has_their_plates_covered(heldout, tmp_path):
+    import av
+
+    from discreet.evaluation.packs import AnnotatedImage, LabelledBox
+    from discreet.evaluation.video import build_video
+    from discreet.video import anonymize_video
+
+    shots = [AnnotatedImage(i.path, [LabelledBox(b.box, "plate") for b in i.boxes]) for i in _first_of_each_source(heldout)]
+    clip = build_video(shots, tmp_path / "cars.mp4", width=640, height=480, fps=10, shot_frames=12, audio=False)
+    target = tmp_path / "cars.anon.mp4"
+    anonymize_video(clip.path, target, "solid")
+    seen = hidden = 0
+    with av.open(str(target)) as video:
+        for index, frame in enumerate(video.decode(video=0)):
+            pixels = frame.to_ndarray(format="rgb24")
+            for x1, y1, x2, y2 in clip.faces[index]:  # the filmed boxes: here, the plates
+                if x2 - x1 < 12:
+                    continue
+                seen += 1
+                region = pixels[int(y1):int(y2) + 1, int(x1):int(x2) + 1]
+                hidden += float((region.max(axis=2) < 40).mean()) >= 0.8
+    assert seen > 20 and hidden >= 0.9 * seen, (hidden, seen)

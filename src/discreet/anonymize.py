@@ -22,6 +22,9 @@ from discreet.pipeline import Scanner
 from discreet.results import ScanResult
 from discreet.settings import ImageLimits
 
+#: What is covered unless the caller says otherwise: faces and licence plates, the two things in a
+#: street photo that identify people (a plate identifies a vehicle's owner).
+DEFAULT_REDACT: tuple[str, ...] = ("faces", "plates")
 #: Ten times a region already covers any image around it; larger only overflows pixel arithmetic.
 MAX_SCALE = 10.0
 #: Rounds of covering at most for the scenes that look again at their covered output; a look
@@ -42,7 +45,7 @@ def anonymize(
     image: ImageInput,
     method: CoverMethod = "blur",
     *,
-    redact: Sequence[str] = ("faces",),
+    redact: Sequence[str] = DEFAULT_REDACT,
     scale: float | None = None,
     preset: str | None = None,
     min_score: float | None = None,

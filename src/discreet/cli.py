@@ -204,19 +204,21 @@ def anonymize(
     source: Annotated[Path, typer.Argument(help="an image, a folder of images, or a video")],
     target: Annotated[Path, typer.Argument(help="the output file, or folder when SOURCE is a folder")],
     method: Annotated[str, typer.Option(help="blur, pixelate or solid")] = "blur",
-    redact: Annotated[str, typer.Option(help="comma-separated scenes to cover")] = "faces",
+    redact: Annotated[Optional[str], typer.Option(help="comma-separated scenes to cover [default: faces,plates]")] = None,
     scale: Annotated[Optional[float], typer.Option(help="enlarge each covered region by this factor (default: each scene's own)")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads per model")] = None,
     detect_every: Annotated[int, typer.Option(help="video: run the face detector on every N-th frame")] = 3,
 ) -> None:
     """Cover faces (and codes or text) in images, or faces in every frame of a video (audio kept);
     the output has no metadata."""
+    from discreet.anonymize import DEFAULT_REDACT
     from discreet.anonymize import anonymize as run
     from discreet.evaluation.packs import iter_images
     from discreet.video import is_video
 
+    scenes = _split(redact) if redact is not None else list(DEFAULT_REDACT)
     if source.is_file() and is_video(source):
-        _anonymize_video(source, target, method, _split(redact), scale, threads, detect_every)
+        _anonymize_video(source, target, method, scenes, scale, threads, detect_every)
         return
 
     pairs = (
@@ -229,7 +231,7 @@ def anonymize(
         task = bar.add_task("anonymizing", total=len(pairs), rate="")
         for src, dst in pairs:
             try:
-                result = run(src, method, redact=_split(redact), scale=scale, threads=threads)  # type: ignore[arg-type]
+                result = run(src, method, redact=scenes, scale=scale, threads=threads)  # type: ignore[arg-type]
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 dst.write_bytes(result.data)
             except DiscreetError as error:

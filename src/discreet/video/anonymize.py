@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from discreet.analyzers import SCENES, SceneAnalyzer
 from discreet.analyzers.faces import PRESETS, FaceDetector
+from discreet.anonymize import DEFAULT_REDACT
 from discreet.errors import ValidationError
 from discreet.geometry import COVER_METHODS, Cover, CoverMethod, CoverShape, box_rows, draw_cover
 from discreet.imaging import DecodedImage
@@ -69,7 +70,7 @@ def anonymize_video(
     target: str | Path,
     method: CoverMethod = "blur",
     *,
-    redact: Sequence[str] = ("faces",),
+    redact: Sequence[str] = DEFAULT_REDACT,
     scale: float | None = None,
     detect_every: int = DETECT_EVERY,
     detect_side: int = DETECT_SIDE,

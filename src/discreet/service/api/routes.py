@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError as PydanticValidationError
 from starlette.datastructures import UploadFile
 
-from discreet.anonymize import anonymize
+from discreet.anonymize import DEFAULT_REDACT, anonymize
 from discreet.errors import (
     DiscreetError,
     ImageError,
@@ -288,11 +288,11 @@ async def anonymize_image(request: Request, key: Caller, services: ServicesDep) 
     unknown = set(options) - {"method", "redact", "scale"}
     if unknown:
         raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}", code="invalid_request")
-    redact = options.get("redact", ["faces"])
+    redact = options.get("redact", list(DEFAULT_REDACT))
     if not isinstance(redact, list) or not all(isinstance(scene, str) for scene in redact):
         raise ValidationError("redact must be a list of scene names", code="invalid_request")
     try:
-        scale = float(options.get("scale", 1.3))
+        scale = None if options.get("scale") is None else float(options["scale"])
     except (TypeError, ValueError) as exc:
         raise ValidationError("scale must be a number", code="invalid_scale") from exc
     if url is not None:
