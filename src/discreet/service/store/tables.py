@@ -55,7 +55,7 @@ class TaskRow(Base):
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0, doc="times the task was claimed to run")
     kind: Mapped[str | None] = mapped_column(String(16), nullable=True, doc="NULL: an image scan; 'video'")
-    options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, doc="a video task's options")
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, doc="a video task's options; an image task's moderation request")
     progress: Mapped[float | None] = mapped_column(Float, nullable=True, doc="share of a video's frames done")
     output_path: Mapped[str | None] = mapped_column(Text, nullable=True, doc="the anonymized video, deleted with the task")
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
