@@ -3,12 +3,16 @@ named policies, tenant isolation, async tasks, limits and the OpenAPI document."
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pytest
+from live_server import live_server
 from PIL import Image
 from service_support import b64, client, settings, wait_for_task
 
+from discreet.client import AsyncClient, Client
+from discreet.errors import NotFound
 from discreet.service.auth import create_key
 from discreet.service.store import Store
 from discreet.service.store import moderation as store_moderation
@@ -185,3 +189,36 @@ def test_the_openapi_document_lists_the_moderation_routes(tmp_path):
     scan_body = paths["/v1/scan"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert "moderation" in scan_body["properties"]
     assert "moderation" in document["components"]["schemas"]["ScanItem"]["properties"]
+
+
+def test_the_python_clients_drive_moderation_on_a_real_server(tmp_path, data_dir):
+    photos = sorted((data_dir / "scenes" / "images").iterdir())
+    listed, other = photos[10], photos[11]
+    code = data_dir / URL_CODE
+    with live_server(tmp_path / "server") as server, Client(server.url, api_key=server.key, timeout=300) as api:
+        made = api.moderation.create_image_list("known-bad", "block")
+        entry = api.moderation.add_image(made["id"], listed)
+        assert api.moderation.get_image_list(made["id"])["entries"] == 1
+        (blocked, passed) = api.scan({"copy": _edited(listed.read_bytes()), "other": other}, moderation=True)
+        assert blocked.result.moderation.suggestion == "block" and passed.result.moderation.suggestion == "pass"
+        (task,) = api.scan_async([_edited(listed.read_bytes())], moderation=True, wait=True, wait_timeout=120)
+        assert task.result.moderation.suggestion == "block"
+        assert api.moderation.delete_image(made["id"], entry["entry_id"]) is None
+        assert api.moderation.create_policy("strict", {"code_url": {"block": 0.5}})["version"] == 1
+        assert api.moderation.update_policy("strict", {"code_url": {"block": 0.4}}, is_default=True)["version"] == 2
+        terms = api.moderation.create_term_list("sites", [{"term": "webtech"}])
+        assert api.moderation.list_term_lists()["lists"][0]["id"] == terms["id"]
+        assert api.moderation.feedback(code, "pass")["list_name"] == "feedback-pass"
+        (decided,) = api.scan([code], scenes=["codes"], moderation="strict")
+        assert (decided.result.moderation.suggestion, decided.result.moderation.policy_version) == ("pass", 2)
+
+        async def asynchronously() -> None:
+            async with AsyncClient(server.url, api_key=server.key, timeout=300) as aio:
+                assert [p["name"] for p in (await aio.moderation.list_policies())["policies"]] == ["strict"]
+                await aio.moderation.delete_policy("strict")
+                with pytest.raises(NotFound):
+                    await aio.moderation.get_policy("strict")
+                (item,) = await aio.scan([other], moderation=True)
+                assert item.result.moderation.policy == "default"
+
+        asyncio.run(asynchronously())
