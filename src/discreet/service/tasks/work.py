@@ -9,7 +9,7 @@ from typing import Any
 
 from discreet.errors import DiscreetError, TaskCanceled
 from discreet.moderation import ModerationPolicy
-from discreet.pipeline import Scanner
+from discreet.pipeline import Scanner, scan
 from discreet.service.fetch import SafeHttp
 from discreet.service.metrics import TASKS
 from discreet.service.store import ScanModeration, Store
@@ -31,11 +31,11 @@ def task_error(exc: Exception) -> dict[str, str]:
 def scan_image(image: bytes, scenes: Sequence[str], attributes: Sequence[str],
                moderation: ScanModeration | None = None) -> dict[str, Any]:
     if moderation is None:
-        scanner = Scanner(tuple(scenes), tuple(attributes))
+        result = scan(image, tuple(scenes), tuple(attributes))
     else:
-        scanner = Scanner(tuple(scenes), tuple(attributes), moderation=moderation.policy,
-                          term_lists=moderation.term_lists, picture_lists=moderation.picture_lists)
-    return scanner.scan(image).model_dump(mode="json", exclude_none=True)
+        result = Scanner(tuple(scenes), tuple(attributes), moderation=moderation.policy,
+                         term_lists=moderation.term_lists, picture_lists=moderation.picture_lists).scan(image)
+    return result.model_dump(mode="json", exclude_none=True)
 
 
 def run_task(http: SafeHttp, scenes: Sequence[str], attributes: Sequence[str], *,
