@@ -129,6 +129,13 @@ def test_term_lists_feedback_and_named_policies(tmp_path, data_dir, tenants):
         assert _scan(api, as_b, code, scenes=["codes"])["suggestion"] == "review"
         lists = api.get("/v1/moderation/image-lists", headers=as_a).json()["lists"]
         assert [(entry["name"], entry["kind"], entry["entries"]) for entry in lists] == [("feedback-pass", "pass", 1)]
+        # the latest correction wins: the picture leaves the pass list when it should block after all
+        api.post("/v1/moderation/feedback", headers=as_a, files={"image": ("c.png", code, "image/png")},
+                 data={"should_be": "block"})
+        counts = {entry["name"]: entry["entries"] for entry in api.get("/v1/moderation/image-lists", headers=as_a).json()["lists"]}
+        assert counts == {"feedback-pass": 0, "feedback-block": 1}
+        assert _scan(api, as_a, code, scenes=["codes"])["suggestion"] == "block"
+        api.post("/v1/moderation/feedback", headers=as_a, json={"image_base64": b64(code), "should_be": "pass"})
 
         # named policies: versioned, one the default, another tenant's unknown
         strict = api.post("/v1/moderation/policies", headers=as_a, json={

@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile
 
 from discreet.errors import ImageError, ValidationError
 from discreet.imaging import decode
-from discreet.moderation.hashing import listed_hashes, parse_hash
+from discreet.moderation.hashing import listed_hashes, parse_hash, pdq_with_mirror
 from discreet.service.api.dependencies import Caller, SettingsDep, StoreDep
 from discreet.service.api.errors import ERROR_RESPONSES
 from discreet.service.api.schemas import (
@@ -213,12 +213,17 @@ async def delete_terms(list_id: str, key: Caller, store: StoreDep) -> Response:
              openapi_extra=_picture_body(FeedbackIn, {"should_be": {"type": "string", "enum": ["pass", "block"]}}))
 async def feedback(request: Request, key: Caller, store: StoreDep, settings: SettingsDep) -> FeedbackAnswer:
     """Correct the decision of a picture: its hashes go to the tenant's ``feedback-pass`` or
-    ``feedback-block`` list (made on first use), so its copies are decided that way from then on."""
+    ``feedback-block`` list (made on first use), so its copies are decided that way from then on.
+    The latest correction wins: the picture leaves the other feedback list."""
     parsed, data = await _read_picture(request, settings, FeedbackIn)
     if data is None:
         raise ValidationError("send the picture (file part 'image' or image_base64)", code="invalid_request")
-    hashes = await anyio.to_thread.run_sync(_hashes, data)
+    image = await anyio.to_thread.run_sync(decode, data)
+    hashes = await anyio.to_thread.run_sync(listed_hashes, image)
+    queries = await anyio.to_thread.run_sync(pdq_with_mirror, image)
     name = FEEDBACK_LISTS[parsed.should_be]
+    other = FEEDBACK_LISTS["block" if parsed.should_be == "pass" else "pass"]
+    await anyio.to_thread.run_sync(store.moderation.forget_copies, key.tenant, other, queries)
     row = await anyio.to_thread.run_sync(store.moderation.list_named, key.tenant, name, parsed.should_be)
     entry = await anyio.to_thread.run_sync(store.moderation.add_entry, key.tenant, row.id, hashes)
     return FeedbackAnswer(list_id=row.id, list_name=name, entry_id=entry.id, hash=hashes[0].hex())

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from discreet.errors import Conflict, NotFound, ValidationError
 from discreet.moderation import DEFAULT_POLICY, ModerationPolicy, TermEntry, TermList
-from discreet.moderation.hashing import HASH_BYTES, PictureList
+from discreet.moderation.hashing import HASH_BYTES, MATCH_DISTANCE, PictureList
 from discreet.service.store.database import Database
 from discreet.service.store.tables import ModerationPolicyRow, PictureListEntry, PictureListRow, TermListRow
 
@@ -213,6 +213,18 @@ class ModerationRepository:
                 _bump(session, list_id)
         if not done:
             raise NotFound(f"no entry '{entry_id}' in picture list '{list_id}'", code="entry_not_found")
+
+    def forget_copies(self, tenant: str, name: str, queries: list[bytes]) -> int:
+        """Remove the entries of the tenant's list ``name`` that match ``queries`` (a picture's hashes
+        as a scan takes them); returns how many went."""
+        removed = 0
+        while True:
+            listed = next((lst for lst in self.picture_lists(tenant) if lst.name == name), None)
+            closest = listed.closest(queries) if listed is not None else None
+            if closest is None or closest[1] > MATCH_DISTANCE:
+                return removed
+            self.delete_entry(tenant, listed.list_id, closest[0])
+            removed += 1
 
     def picture_lists(self, tenant: str) -> list[PictureList]:
         """The tenant's lists built for matching, rebuilt only where the store's revision moved."""
