@@ -229,3 +229,27 @@ def test_the_python_clients_drive_moderation_on_a_real_server(tmp_path, data_dir
                 assert item.result.moderation.policy == "default"
 
         asyncio.run(asynchronously())
+
+
+def test_lists_are_rebuilt_only_when_they_change_and_idempotency_covers_moderation(tmp_path, tenants):
+    as_a, _ = tenants
+    store = Store(settings(tmp_path).store_url())
+    store.migrate()
+    listed = store.moderation.create_list("tenant-a", "known", "block")
+    store.moderation.add_entry("tenant-a", listed.id, [bytes(32)])
+    (first,) = store.moderation.picture_lists("tenant-a")
+    assert store.moderation.picture_lists("tenant-a")[0] is first  # unchanged: the built list is reused
+    store.moderation.add_entry("tenant-a", listed.id, [bytes([1]) * 32])
+    (second,) = store.moderation.picture_lists("tenant-a")
+    assert second is not first and len(second) == 2
+    assert store.moderation.picture_lists("tenant-b") == []
+    store.moderation.delete_list("tenant-a", listed.id)
+    assert store.moderation.picture_lists("tenant-a") == []
+    store.close()
+
+    body = {"tasks": [{"data_id": "x", "url": "http://127.0.0.1:9/never-fetched.jpg"}]}
+    with client(tmp_path, url_allowlist="127.0.0.1") as api:
+        first_submit = api.post("/v1/scan/async", headers={**as_a, "Idempotency-Key": "k"}, json=body)
+        assert first_submit.status_code == 202
+        reused = api.post("/v1/scan/async", headers={**as_a, "Idempotency-Key": "k"}, json={**body, "moderation": True})
+        assert reused.status_code == 400 and reused.json()["error"]["code"] == "idempotency_key_reused"
