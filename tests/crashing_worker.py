@@ -10,10 +10,10 @@ POISON = b"POISON"
 _scan_image = work.scan_image
 
 
-def _crashing_scan_image(image, scenes, attributes):
+def _crashing_scan_image(image, scenes, attributes, *moderation):
     if image.startswith(POISON):
         os._exit(70)
-    return _scan_image(image, scenes, attributes)
+    return _scan_image(image, scenes, attributes, *moderation)
 
 
 work.scan_image = _crashing_scan_image

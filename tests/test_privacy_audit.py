@@ -1,6 +1,7 @@
 """Privacy audit of a real server after a mixed run (sync JSON and multipart, async, async with a
 signed callback, anonymize): no image bytes left in its data folder (database, WAL, logs, any file),
-no API key, callback secret or signature in its logs, and stored results hold only documented fields."""
+no API key, callback secret or signature in its logs, and stored results hold only documented fields.
+The run includes pictures added to a moderation list and sent as feedback, which keep only their hashes."""
 
 from __future__ import annotations
 
@@ -63,6 +64,17 @@ def test_a_mixed_run_leaves_no_image_bytes_no_secrets_and_only_documented_fields
         ).json()["tasks"]
         anonymized = client.post("/v1/anonymize", files={"image": ("scene.jpg", scene, "image/jpeg")})
         assert anonymized.status_code == 200
+        # pictures added to a list and sent as feedback are hashed and dropped: only hashes are kept
+        list_id = client.post("/v1/moderation/image-lists", json={"name": "known", "kind": "block"}).json()["id"]
+        assert client.post(f"/v1/moderation/image-lists/{list_id}/images",
+                           files={"image": ("scene.jpg", scene, "image/jpeg")}).status_code == 201
+        assert client.post(f"/v1/moderation/image-lists/{list_id}/images",
+                           json={"image_base64": base64.b64encode(photo).decode()}).status_code == 201
+        assert client.post("/v1/moderation/feedback", data={"should_be": "pass"},
+                           files={"image": ("qr.png", qr, "image/png")}).status_code == 201
+        moderated = client.post("/v1/scan", json={"scenes": ["faces"], "moderation": True, "tasks": [
+            {"data_id": "moderated", "image_base64": base64.b64encode(scene).decode()}]}).json()["results"][0]
+        assert moderated["moderation"]["suggestion"] == "block"
 
         def finished() -> list[dict] | None:
             views = client.get("/v1/tasks", params={"ids": ",".join(t["task_id"] for t in queued)}).json()["tasks"]

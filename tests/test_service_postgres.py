@@ -40,3 +40,21 @@ def test_service_on_postgresql(tmp_path, data_dir, postgres_url):
         assert api.delete(f"/v1/tasks/{views[0]['task_id']}").json()["status"] == "erased"
     with client(tmp_path, database_url=postgres_url) as api:  # migrations are idempotent at the next start
         assert api.get(f"/v1/tasks/{views[1]['task_id']}").json()["status"] == "failed"
+
+
+def test_moderation_on_postgresql(tmp_path, data_dir, postgres_url):
+    photo = sorted((data_dir / "scenes" / "images").iterdir())[10].read_bytes()
+    with client(tmp_path, database_url=postgres_url) as api:
+        list_id = api.post("/v1/moderation/image-lists", json={"name": "known-bad", "kind": "block"}).json()["id"]
+        added = api.post(f"/v1/moderation/image-lists/{list_id}/images", json={"image_base64": b64(photo)}).json()
+        assert added["hashes"] == 5
+        assert api.post("/v1/moderation/policies", json={"name": "strict", "is_default": True}).status_code == 201
+        assert api.put("/v1/moderation/policies/strict", json={"is_default": True}).json()["version"] == 2
+        assert api.post("/v1/moderation/term-lists", json={"name": "t", "entries": [{"term": "x"}]}).status_code == 201
+        scanned = api.post("/v1/scan", json={"moderation": True, "tasks": [{"data_id": "a", "image_base64": b64(photo)}]})
+        decision = scanned.json()["results"][0]["moderation"]
+        assert (decision["suggestion"], decision["policy"], decision["policy_version"]) == ("block", "strict", 2)
+    with client(tmp_path, database_url=postgres_url) as api:  # kept across a restart, hashes read back intact
+        assert api.get(f"/v1/moderation/image-lists/{list_id}").json()["entries"] == 1
+        scanned = api.post("/v1/scan", json={"moderation": True, "tasks": [{"data_id": "a", "image_base64": b64(photo)}]})
+        assert scanned.json()["results"][0]["moderation"]["image_lists"][0]["entry_id"] == added["entry_id"]

@@ -74,3 +74,19 @@ def test_too_long_a_video_is_refused(tmp_path: Path, clip: FilmedVideo, monkeypa
     with client(tmp_path) as api:
         answer = api.post("/v1/video/async", files={"video": ("clip.mp4", clip.path.read_bytes(), "video/mp4")})
         assert answer.status_code == 422 and answer.json()["error"]["code"] == "video_too_long"
+
+
+def test_a_video_task_is_decided_by_the_named_policy_as_it_was_when_submitted(tmp_path: Path, clip: FilmedVideo) -> None:
+    with client(tmp_path) as api:
+        assert api.post("/v1/moderation/policies", json={"name": "strict"}).status_code == 201
+        missing = api.post("/v1/video/async", files={"video": ("clip.mp4", clip.path.read_bytes(), "video/mp4")},
+                           data={"moderation": "lenient"})
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "policy_not_found"
+        answer = api.post("/v1/video/async", files={"video": ("clip.mp4", clip.path.read_bytes(), "video/mp4")},
+                          data={"scenes": "codes", "interval": "0.5", "moderation": "strict"})
+        assert answer.status_code == 202, answer.text
+        api.put("/v1/moderation/policies/strict", json={})  # version 2: the queued task keeps version 1
+        view = wait_for_task(api, answer.json()["task_id"])
+        assert view["status"] == "succeeded", view
+        decisions = {(f["moderation"]["policy"], f["moderation"]["policy_version"]) for f in view["result"]["frames"]}
+        assert decisions == {("strict", 1)} and view["result"]["segments"] is not None

@@ -72,6 +72,12 @@ class NotFound(DiscreetError):
     code = "not_found"
 
 
+class Conflict(DiscreetError):
+    """The request clashes with what the tenant already has: a name in use, or a list limit reached."""
+
+    code = "conflict"
+
+
 class TooManyTasks(DiscreetError):
     code = "too_many_tasks"
 
@@ -136,12 +142,13 @@ ERROR_CODES: dict[str, ErrorCode] = {
     **_declare(ValidationError, 400, "invalid_request", "invalid_task", "invalid_scale", "invalid_interval",
                "no_scene", "unknown_scene", "unknown_attribute", "attribute_not_supported", "unknown_method",
                "unknown_preset", "idempotency_key_reused", "unknown_pack", "unknown_split", "unknown_crop",
-               "empty_pack", "invalid_hash", "invalid_term_pattern", "image_hash_low_quality"),
+               "empty_pack", "invalid_hash", "invalid_term_pattern", "image_hash_low_quality", "invalid_policy"),
     **_declare(Unauthorized, 401),
     **_declare(SignatureError, 401),
     **_declare(PolicyError, 403, "attribute_refused_by_policy", "scene_refused_by_policy"),
-    **_declare(NotFound, 404),
+    **_declare(NotFound, 404, "not_found", "policy_not_found", "list_not_found", "entry_not_found"),
     **_declare(TaskCanceled, 409),
+    **_declare(Conflict, 409, "conflict", "name_taken", "too_many_lists", "list_full"),
     **_declare(TooManyTasks, 413),
     **_declare(PayloadTooLarge, 413),
     **_declare(ImageError, 422, *IMAGE_ERROR_CODES),

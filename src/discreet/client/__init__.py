@@ -15,6 +15,7 @@ from discreet.client.http import (
     ErrorInfo,
     ImageResult,
     ImageSource,
+    ModerationApi,
     Task,
     verify_signature,
 )
@@ -24,6 +25,7 @@ from discreet.errors import ServiceError, SignatureError
 from discreet.states import FINISHED, CallbackState, TaskStatus
 
 __all__ = [
-    "FINISHED", "AsyncClient", "CallbackState", "Client", "ErrorInfo", "ImageResult", "ImageSource", "RemoteBatch",
+    "FINISHED", "AsyncClient", "CallbackState", "Client", "ErrorInfo", "ImageResult", "ImageSource", "ModerationApi",
+    "RemoteBatch",
     "ServiceError", "SignatureError", "Task", "TaskStatus", "read_state", "read_status", "verify_signature",
 ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -152,12 +152,100 @@ def _scan_request(
     return {"data": {"request": json.dumps(body)}, "files": files}
 
 
+def _moderation(moderation: bool | str | None) -> dict[str, Any]:
+    return {} if moderation is None else {"moderation": moderation}
+
+
 def _anonymize_request(image: ImageSource, method: str, redact: Iterable[str]) -> dict[str, Any]:
     """A local image goes as the multipart part ``image``; a URL as JSON, fetched by the server."""
     if _is_url(image):
         return {"json": {"url": str(image), "method": method, "redact": list(redact)}}
     name = "image" if isinstance(image, bytes) else Path(image).name
     return {"data": {"method": method, "redact": ",".join(redact)}, "files": {"image": (name, _read(image))}}
+
+
+def _picture(image: str | Path | bytes) -> dict[str, Any]:
+    name = "image" if isinstance(image, bytes) else Path(image).name
+    return {"files": {"image": (name, _read(image))}}
+
+
+class ModerationApi:
+    """The tenant's moderation setup (``client.moderation``): policies, picture lists, term lists and
+    feedback. Each method answers the service's JSON; on :class:`AsyncClient`, await it.
+
+    A picture sent here is hashed by the service and dropped; only its hashes are kept.
+    """
+
+    def __init__(self, call: Callable[..., Any]) -> None:
+        self._call = call
+
+    def create_policy(self, name: str, labels: Mapping[str, Mapping[str, float | None]] | None = None,
+                      *, is_default: bool = False) -> Any:
+        return self._call("POST", "/v1/moderation/policies", json={"name": name, "labels": dict(labels or {}),
+                                                                    "is_default": is_default})
+
+    def list_policies(self) -> Any:
+        return self._call("GET", "/v1/moderation/policies")
+
+    def get_policy(self, name: str) -> Any:
+        return self._call("GET", f"/v1/moderation/policies/{name}")
+
+    def update_policy(self, name: str, labels: Mapping[str, Mapping[str, float | None]] | None = None,
+                      *, is_default: bool = False) -> Any:
+        """Replace the labels (and default mark); the policy's version goes up by one."""
+        return self._call("PUT", f"/v1/moderation/policies/{name}",
+                          json={"labels": dict(labels or {}), "is_default": is_default})
+
+    def delete_policy(self, name: str) -> Any:
+        return self._call("DELETE", f"/v1/moderation/policies/{name}")
+
+    def create_image_list(self, name: str, kind: str) -> Any:
+        """``kind``: ``block``, ``review`` or ``pass``."""
+        return self._call("POST", "/v1/moderation/image-lists", json={"name": name, "kind": kind})
+
+    def list_image_lists(self) -> Any:
+        return self._call("GET", "/v1/moderation/image-lists")
+
+    def get_image_list(self, list_id: str) -> Any:
+        return self._call("GET", f"/v1/moderation/image-lists/{list_id}")
+
+    def delete_image_list(self, list_id: str) -> Any:
+        return self._call("DELETE", f"/v1/moderation/image-lists/{list_id}")
+
+    def add_image(self, list_id: str, image: str | Path | bytes) -> Any:
+        """Add a picture (a path or bytes); answers the entry id and the picture's PDQ hash."""
+        return self._call("POST", f"/v1/moderation/image-lists/{list_id}/images", **_picture(image))
+
+    def add_hash(self, list_id: str, pdq_hash: str) -> Any:
+        """Add a PDQ hash (64 hex digits) shared by a partner."""
+        return self._call("POST", f"/v1/moderation/image-lists/{list_id}/images", json={"hash": pdq_hash})
+
+    def delete_image(self, list_id: str, entry_id: str) -> Any:
+        return self._call("DELETE", f"/v1/moderation/image-lists/{list_id}/images/{entry_id}")
+
+    def create_term_list(self, name: str, entries: Iterable[Mapping[str, str]]) -> Any:
+        """``entries``: ``{"term": ..., "kind": "word"|"phrase"|"pattern", "action": "block"|"review"|"pass"}``."""
+        return self._call("POST", "/v1/moderation/term-lists", json={"name": name, "entries": list(entries)})
+
+    def list_term_lists(self) -> Any:
+        return self._call("GET", "/v1/moderation/term-lists")
+
+    def get_term_list(self, list_id: str) -> Any:
+        return self._call("GET", f"/v1/moderation/term-lists/{list_id}")
+
+    def update_term_list(self, list_id: str, name: str, entries: Iterable[Mapping[str, str]]) -> Any:
+        return self._call("PUT", f"/v1/moderation/term-lists/{list_id}", json={"name": name, "entries": list(entries)})
+
+    def delete_term_list(self, list_id: str) -> Any:
+        return self._call("DELETE", f"/v1/moderation/term-lists/{list_id}")
+
+    def feedback(self, image: str | Path | bytes, should_be: str) -> Any:
+        """Say a picture should ``pass`` or ``block``: its copies are decided that way from then on."""
+        return self._call("POST", "/v1/moderation/feedback", data={"should_be": should_be}, **_picture(image))
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    return response.json() if response.content else None
 
 
 class _Protocol:
@@ -202,6 +290,7 @@ class Client(_Protocol):
     ) -> None:
         super().__init__(base_url, api_key, timeout)
         self._http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout, transport=transport)
+        self.moderation = ModerationApi(lambda method, path, **kwargs: _json_or_none(self._send(method, path, **kwargs)))
 
     def __enter__(self) -> Self:
         return self
@@ -231,9 +320,13 @@ class Client(_Protocol):
         images: ImageSource | Sequence[ImageSource] | Mapping[str, ImageSource],
         scenes: Iterable[str] = ("faces",),
         attributes: Iterable[str] = (),
+        *,
+        moderation: bool | str | None = None,
     ) -> list[ImageResult]:
-        """Scan now; one :class:`ImageResult` per image, in order."""
-        answer = self._send("POST", "/v1/scan", **_scan_request(images, scenes, attributes)).json()
+        """Scan now; one :class:`ImageResult` per image, in order. ``moderation``: ``True`` for the
+        tenant's default policy, or a policy's name; the decision is in ``result.moderation``."""
+        answer = self._send("POST", "/v1/scan", **_scan_request(images, scenes, attributes,
+                                                                _moderation(moderation))).json()
         return [_image_result(item) for item in answer["results"]]
 
     def scan_async(
@@ -244,12 +337,14 @@ class Client(_Protocol):
         *,
         callback_url: str | None = None,
         idempotency_key: str | None = None,
+        moderation: bool | str | None = None,
         wait: bool = False,
         poll_interval: float = 0.5,
         wait_timeout: float | None = None,
     ) -> list[Task]:
         """Queue a scan; with ``wait=True``, poll until every task has finished and return them finished."""
-        request = _scan_request(images, scenes, attributes, {"callback_url": callback_url} if callback_url else None)
+        extra = {**({"callback_url": callback_url} if callback_url else {}), **_moderation(moderation)}
+        request = _scan_request(images, scenes, attributes, extra)
         answer = self._send("POST", "/v1/scan/async", **request, headers=self._idempotency(idempotency_key))
         tasks = self._tasks(answer.json())
         return self.wait([t.task_id for t in tasks], poll_interval, wait_timeout) if wait else tasks
@@ -299,6 +394,7 @@ class AsyncClient(_Protocol):
         self._http = httpx.AsyncClient(
             base_url=self.base_url, headers=self.headers, timeout=timeout, transport=transport
         )
+        self.moderation = ModerationApi(self._json)
 
     async def __aenter__(self) -> Self:
         return self
@@ -317,6 +413,9 @@ class AsyncClient(_Protocol):
         _raise_for_error(response)
         return response
 
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return _json_or_none(await self._send(method, path, **kwargs))
+
     async def health(self) -> bool:
         try:
             return (await self._http.get("/healthz")).is_success
@@ -328,8 +427,11 @@ class AsyncClient(_Protocol):
         images: ImageSource | Sequence[ImageSource] | Mapping[str, ImageSource],
         scenes: Iterable[str] = ("faces",),
         attributes: Iterable[str] = (),
+        *,
+        moderation: bool | str | None = None,
     ) -> list[ImageResult]:
-        answer = (await self._send("POST", "/v1/scan", **_scan_request(images, scenes, attributes))).json()
+        request = _scan_request(images, scenes, attributes, _moderation(moderation))
+        answer = (await self._send("POST", "/v1/scan", **request)).json()
         return [_image_result(item) for item in answer["results"]]
 
     async def scan_async(
@@ -340,11 +442,13 @@ class AsyncClient(_Protocol):
         *,
         callback_url: str | None = None,
         idempotency_key: str | None = None,
+        moderation: bool | str | None = None,
         wait: bool = False,
         poll_interval: float = 0.5,
         wait_timeout: float | None = None,
     ) -> list[Task]:
-        request = _scan_request(images, scenes, attributes, {"callback_url": callback_url} if callback_url else None)
+        extra = {**({"callback_url": callback_url} if callback_url else {}), **_moderation(moderation)}
+        request = _scan_request(images, scenes, attributes, extra)
         answer = await self._send("POST", "/v1/scan/async", **request, headers=self._idempotency(idempotency_key))
         tasks = self._tasks(answer.json())
         return await self.wait([t.task_id for t in tasks], poll_interval, wait_timeout) if wait else tasks

@@ -22,6 +22,7 @@ from discreet.pipeline import Scanner
 from discreet.service.api import middleware
 from discreet.service.api.dependencies import Services, ServicesDep
 from discreet.service.api.errors import error_response, install_error_handlers
+from discreet.service.api.moderation_routes import router as moderation_router
 from discreet.service.api.routes import router
 from discreet.service.api.video_routes import router as video_router
 from discreet.service.auth import RateLimiter
@@ -99,6 +100,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     middleware.install(app, settings)
     app.include_router(router)
     app.include_router(video_router)
+    app.include_router(moderation_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

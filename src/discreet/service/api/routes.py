@@ -124,6 +124,7 @@ def task_source(task: TaskIn, files: dict[str, bytes]) -> tuple[bytes | None, st
 async def scan(request: Request, key: Caller, services: ServicesDep) -> JSONResponse:
     """Scan up to 100 images now. One result per task in request order; a bad task is an error in its slot."""
     parsed, files = await parse_scan_request(request, services.settings, ScanRequest)
+    moderation = await anyio.to_thread.run_sync(services.store.moderation.for_scan, key.tenant, parsed.moderation)
 
     async def one(task: TaskIn) -> dict[str, Any]:
         try:
@@ -131,7 +132,7 @@ async def scan(request: Request, key: Caller, services: ServicesDep) -> JSONResp
             if url is not None:
                 image = await anyio.to_thread.run_sync(services.http.fetch_image, url)
             result = await anyio.to_thread.run_sync(
-                scan_image, image, parsed.scenes, parsed.attributes, limiter=services.scan_limiter
+                scan_image, image, parsed.scenes, parsed.attributes, moderation, limiter=services.scan_limiter
             )
             TASKS.labels("sync", TaskStatus.SUCCEEDED).inc()
             return {"data_id": task.data_id, **result}
@@ -156,7 +157,12 @@ async def scan_async(request: Request, key: Caller, services: ServicesDep) -> JS
         except DiscreetError as exc:
             raise ValidationError(f"task '{task.data_id}': {exc.message}", code=exc.code) from exc
         specs.append(NewTask(task.data_id, image=image, url=url))
-    rows = await submit(request, services, key, parsed.scenes, parsed.attributes, specs, parsed.callback_url)
+    moderation: dict[str, Any] = {}
+    if parsed.moderation:  # an unknown policy is refused now; the worker reads policy and lists when it runs
+        await anyio.to_thread.run_sync(services.store.moderation.resolve_policy, key.tenant, parsed.moderation)
+        moderation = {"options": {"moderation": parsed.moderation}}
+    rows = await submit(request, services, key, parsed.scenes, parsed.attributes, specs, parsed.callback_url,
+                        **moderation)
     body = {"tasks": [{"task_id": t.id, "data_id": t.data_id, "status": t.status} for t in rows]}
     location = f"/v1/tasks?ids={','.join(t.id for t in rows)}" if len(rows) > 1 else f"/v1/tasks/{rows[0].id}"
     return JSONResponse(body, status_code=202, headers={"Location": location})

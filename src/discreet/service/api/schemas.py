@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from discreet.analyzers import SCENES
+from discreet.moderation import LabelRule, Moderation, TermEntry
 from discreet.results import ScanResult, scene_fields
 from discreet.states import CallbackState, TaskStatus
 from discreet.video import AnonymizedVideo, VideoInfo, VideoScan
@@ -29,6 +30,10 @@ class TaskIn(_In):
 class ScanRequest(_In):
     scenes: list[str] = Field(default_factory=lambda: ["faces"], description=f"any of: {', '.join(SCENES)}")
     attributes: list[str] = Field(default_factory=list, description="face attributes; see discreet.policy")
+    moderation: bool | str | None = Field(
+        None, description="true: decide pass/review/block with the tenant's default policy (the built-in one when "
+        "none is marked default) and apply the tenant's picture and term lists; a name: that policy of the tenant",
+    )
     tasks: list[TaskIn] = Field(default_factory=list, description="up to DISCREET_MAX_TASKS (100) images")
 
 
@@ -49,6 +54,7 @@ ScanItem = create_model(
     width=(int | None, None),
     height=(int | None, None),
     **scene_fields(),
+    moderation=(Moderation | None, Field(None, description="the decision, when moderation was asked for")),
     error=(TaskError | None, None),
 )
 
@@ -111,6 +117,8 @@ class VideoTaskRequest(_In):
     interval: float | None = Field(1.0, gt=0, description="seconds between scanned frames; null: every frame")
     anonymize: bool = Field(False, description="also write the video with every face covered (audio kept)")
     method: Literal["blur", "pixelate", "solid"] = "blur"
+    moderation: bool | str | None = Field(None, description="decide each scanned frame by the tenant's default "
+                                          "policy (true) or the policy of this name")
     callback_url: str | None = Field(None, max_length=4000)
 
 
@@ -125,3 +133,94 @@ class DeletedTask(BaseModel):
 
 class CallbackSecret(BaseModel):
     secret: str = Field(description="whsec_... secret that signs this key's callbacks")
+
+
+# moderation
+
+Kind = Literal["block", "review", "pass"]
+NAME = Field(min_length=1, max_length=100)
+
+
+class PolicyIn(_In):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    labels: dict[str, LabelRule] = Field(default_factory=dict, description="per label, its review and block "
+                                         "scores; a label left out keeps its default rule")
+    is_default: bool = Field(False, description="what scans asking `moderation: true` use")
+
+
+class PolicyUpdate(_In):
+    labels: dict[str, LabelRule] = Field(default_factory=dict)
+    is_default: bool = False
+
+
+class PolicyView(BaseModel):
+    name: str
+    version: int = Field(description="1 when made, one more at each PUT; results name the version that decided")
+    labels: dict[str, LabelRule]
+    is_default: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class PolicyList(BaseModel):
+    policies: list[PolicyView]
+
+
+class PictureListIn(_In):
+    name: str = NAME
+    kind: Kind = Field(description="what a match does: block, review, or pass (overrides every other label)")
+
+
+class PictureListView(BaseModel):
+    id: str
+    name: str
+    kind: Kind
+    entries: int
+    created_at: datetime
+
+
+class PictureLists(BaseModel):
+    lists: list[PictureListView]
+
+
+class PictureIn(_In):
+    """A picture to hash (it is decoded, hashed and dropped), or a PDQ hash from a hash-sharing partner."""
+
+    image_base64: str | None = None
+    hash: str | None = Field(None, description="a PDQ hash as 64 hexadecimal digits")
+
+
+class EntryAdded(BaseModel):
+    entry_id: str
+    list_id: str
+    hash: str = Field(description="PDQ hash of the whole picture (hex), the form to share with partners")
+    hashes: int = Field(description="hashes kept for the entry (centre crops of a picture, 1 for a given hash)")
+
+
+class TermListIn(_In):
+    name: str = NAME
+    entries: list[TermEntry] = Field(max_length=10_000)
+
+
+class TermListView(BaseModel):
+    id: str
+    name: str
+    entries: list[TermEntry]
+    created_at: datetime
+    updated_at: datetime
+
+
+class TermLists(BaseModel):
+    lists: list[TermListView]
+
+
+class FeedbackIn(_In):
+    image_base64: str | None = None
+    should_be: Literal["pass", "block"]
+
+
+class FeedbackAnswer(BaseModel):
+    list_id: str
+    list_name: str
+    entry_id: str
+    hash: str

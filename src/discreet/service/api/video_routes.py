@@ -51,6 +51,9 @@ async def video_async(request: Request, key: Caller, services: ServicesDep) -> J
     options = {"scenes": scenes, "attributes": attributes, "interval": parsed.interval,
                "anonymize": parsed.anonymize, "method": parsed.method,
                "output_dir": str(services.settings.video_output_dir())}
+    if parsed.moderation:  # resolved now: a video's frames are all decided by the policy as it was when asked
+        policy = await anyio.to_thread.run_sync(services.store.moderation.resolve_policy, key.tenant, parsed.moderation)
+        options["moderation"] = policy.model_dump(mode="json")
     rows = await submit(request, services, key, scenes, attributes, [NewTask(parsed.data_id, image=video, url=parsed.url)],
                         parsed.callback_url, kind="video", options=options)
     task = rows[0]
@@ -66,6 +69,8 @@ async def _parse(request: Request, settings: ServiceSettings) -> tuple[VideoTask
             for name in _LIST_FIELDS:
                 if name in fields:
                     fields[name] = [v for v in fields[name].split(",") if v.strip()]
+            if fields.get("moderation", "").lower() in ("true", "false"):
+                fields["moderation"] = fields["moderation"].lower() == "true"
             if fields.get("interval", "").lower() in ("none", "null", "all"):
                 fields["interval"] = None
             upload = form.get("video")

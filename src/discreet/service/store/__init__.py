@@ -1,5 +1,5 @@
 """The service's store (SQLite or PostgreSQL, migrated by Alembic at start): one database shared by
-three repositories, by what they keep: ``keys``, ``tasks`` and ``callbacks``."""
+four repositories, by what they keep: ``keys``, ``tasks``, ``callbacks`` and ``moderation``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from discreet.service.store.callbacks import CallbackRepository
 from discreet.service.store.database import Database, utcnow
 from discreet.service.store.keys import KeyRepository
+from discreet.service.store.moderation import ModerationRepository, ScanModeration
 from discreet.service.store.tables import ApiKey, TaskInput, TaskRow
 from discreet.service.store.tasks import NewTask, TaskRepository, TaskSource
 
@@ -22,6 +23,7 @@ class Store(Database):
         self.keys = KeyRepository(self)
         self.tasks = TaskRepository(self, input_dir)
         self.callbacks = CallbackRepository(self)
+        self.moderation = ModerationRepository(self)
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision, and make sure the local key exists."""
@@ -36,4 +38,4 @@ def open_store(url: str) -> Store:
     return store
 
 
-__all__ = ["ApiKey", "NewTask", "Store", "TaskInput", "TaskRow", "TaskSource", "open_store"]
+__all__ = ["ApiKey", "NewTask", "ScanModeration", "Store", "TaskInput", "TaskRow", "TaskSource", "open_store"]

@@ -1,4 +1,4 @@
-"""The tables (SQLAlchemy 2). Times are naive UTC. Image bytes live in ``task_inputs``, a row deleted the moment its task ends."""
+"""The tables (SQLAlchemy 2). Times are naive UTC. Image bytes live in ``task_inputs``, a row deleted the moment its task ends; picture lists keep hashes, never pictures."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class TaskRow(Base):
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0, doc="times the task was claimed to run")
     kind: Mapped[str | None] = mapped_column(String(16), nullable=True, doc="NULL: an image scan; 'video'")
-    options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, doc="a video task's options")
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, doc="a video task's options; an image task's moderation request")
     progress: Mapped[float | None] = mapped_column(Float, nullable=True, doc="share of a video's frames done")
     output_path: Mapped[str | None] = mapped_column(Text, nullable=True, doc="the anonymized video, deleted with the task")
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -82,3 +82,56 @@ class TaskInput(Base):
         Text, nullable=True, doc="where the bytes wait instead, in the shared input folder (deleted with the row)"
     )
     url: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ModerationPolicyRow(Base):
+    """A tenant's named moderation policy; ``version`` goes up at each change so a result names the rules that decided it."""
+
+    __tablename__ = "moderation_policies"
+    __table_args__ = (UniqueConstraint("tenant", "name", name="uq_moderation_policies_name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(100), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON)
+    is_default: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    updated_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class PictureListRow(Base):
+    __tablename__ = "picture_lists"
+    __table_args__ = (UniqueConstraint("tenant", "name", name="uq_picture_lists_name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(100), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16), doc="block, review or pass")
+    revision: Mapped[int] = mapped_column(
+        Integer, default=0, doc="bumped by every entry change, so each process knows when its in-memory copy is stale"
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class PictureListEntry(Base):
+    """Hashes only (PDQ, 32 bytes each, concatenated): the picture itself is never stored."""
+
+    __tablename__ = "picture_list_entries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    list_id: Mapped[str] = mapped_column(String(36), ForeignKey("picture_lists.id", ondelete="CASCADE"), index=True)
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)
+    added_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class TermListRow(Base):
+    __tablename__ = "term_lists"
+    __table_args__ = (UniqueConstraint("tenant", "name", name="uq_term_lists_name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(100), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    entries: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    updated_at: Mapped[datetime] = mapped_column(DateTime())

@@ -57,10 +57,11 @@ class TaskRepository:
         """Queue the tasks; returns them and whether they are new (False: an idempotent replay).
 
         A replay must repeat the same request: the same key with other content is refused.
-        ``kind`` and ``options``: see ``TaskRow`` (a video task and what it was asked).
+        ``kind`` and ``options``: see ``TaskRow`` (a video task and what it was asked; an image task's
+        moderation request).
         """
         request_hash = _fingerprint(scenes, attributes, tasks, callback_url, {"kind": kind, "options": options}
-                                    if kind else None)
+                                    if kind or options else None)
         if idempotency_key:
             earlier = self.tasks_of_submission(key.tenant, idempotency_key)
             if earlier:

@@ -75,8 +75,10 @@ class TaskRunner:
             result, error = run_video_task(self.http, self.store, task.id, task.options or {},
                                            video=task_input.image, url=task_input.url)
         else:
+            wanted = (task.options or {}).get("moderation")
             result, error = run_task(self.http, task.scenes, task.attributes, mode="async",
-                                     image=task_input.image, url=task_input.url)
+                                     image=task_input.image, url=task_input.url,
+                                     moderation=lambda: self.store.moderation.for_scan(task.tenant, wanted))
         return self.store.tasks.finish(task.id, result=result, error=error, ttl=self.ttl)
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from discreet.errors import DiscreetError, TaskCanceled
-from discreet.pipeline import scan
+from discreet.moderation import ModerationPolicy
+from discreet.pipeline import Scanner, scan
 from discreet.service.fetch import SafeHttp
 from discreet.service.metrics import TASKS
-from discreet.service.store import Store
+from discreet.service.store import ScanModeration, Store
 from discreet.video import anonymize_video, scan_video
 
 log = logging.getLogger("discreet.service")
@@ -27,16 +28,26 @@ def task_error(exc: Exception) -> dict[str, str]:
     return {"code": "internal_error", "message": f"the task failed unexpectedly ({type(exc).__name__})"}
 
 
-def scan_image(image: bytes, scenes: Sequence[str], attributes: Sequence[str]) -> dict[str, Any]:
-    return scan(image, tuple(scenes), tuple(attributes)).model_dump(mode="json", exclude_none=True)
+def scan_image(image: bytes, scenes: Sequence[str], attributes: Sequence[str],
+               moderation: ScanModeration | None = None) -> dict[str, Any]:
+    if moderation is None:
+        result = scan(image, tuple(scenes), tuple(attributes))
+    else:
+        result = Scanner(tuple(scenes), tuple(attributes), moderation=moderation.policy,
+                         term_lists=moderation.term_lists, picture_lists=moderation.picture_lists).scan(image)
+    return result.model_dump(mode="json", exclude_none=True)
 
 
 def run_task(http: SafeHttp, scenes: Sequence[str], attributes: Sequence[str], *,
-             image: bytes | None, url: str | None, mode: str) -> Outcome:
-    """Fetch (when a URL) and scan; any failure becomes this task's error, never the worker's."""
+             image: bytes | None, url: str | None, mode: str,
+             moderation: Callable[[], ScanModeration | None] = lambda: None) -> Outcome:
+    """Fetch (when a URL) and scan; any failure becomes this task's error, never the worker's.
+
+    ``moderation`` is read when the task runs, so a queued task applies the lists as they are then
+    (and fails with ``policy_not_found`` if its policy was deleted meanwhile)."""
     try:
         data = image if image is not None else http.fetch_image(url or "")
-        outcome: Outcome = (scan_image(data, scenes, attributes), None)
+        outcome: Outcome = (scan_image(data, scenes, attributes, moderation()), None)
     except Exception as exc:  # noqa: BLE001 - the task must end, whatever broke
         outcome = (None, task_error(exc))
     TASKS.labels(mode, "failed" if outcome[1] else "succeeded").inc()
@@ -74,8 +85,10 @@ def _video_result(store: Store, task_id: str, options: dict[str, Any], data: byt
 
         return report
 
+    # the policy was resolved when the video was submitted: picture and term lists are matched per image only
+    policy = ModerationPolicy.model_validate(options["moderation"]) if options.get("moderation") else False
     scanned = scan_video(data, options.get("scenes", ["faces"]), options.get("attributes", []),
-                         interval=options.get("interval", 1.0), on_progress=progress(0))
+                         interval=options.get("interval", 1.0), moderation=policy, on_progress=progress(0))
     result: dict[str, Any] = scanned.model_dump(mode="json", exclude_none=True)
     if options.get("anonymize"):
         target = Path(options["output_dir"]) / f"{task_id}.mp4"
