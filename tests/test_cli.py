@@ -74,4 +74,7 @@ def test_eval_anonymize_json(data_dir):
     result = runner.invoke(app, ["eval", "anonymize", "--data", str(data_dir / "scenes"), "--json", "--limit", "3"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["images"] == 3 and report["detected_before"] > 0 and report["detected_after"] <= report["faces"]
+    assert report["images"] == 3 and report["faces"] == sum(b["faces"] for b in report["bands"].values())
+    # the first three scenes photos hold large unmasked faces: every one covered, none re-detected
+    assert report["faces"] > 0 and report["uncovered"] == 0 and report["detected_after"] == 0
+    assert 0 < report["spurious_cover_share"] < 0.2 and report["s_median"] > 0

@@ -39,6 +39,8 @@ class AnonymizedImage:
     mime_type: str
     regions: int
     scan: ScanResult
+    #: True where a cover was drawn, at the output's size: what ``discreet eval anonymize`` scores
+    cover_mask: np.ndarray
 
 
 def anonymize(
@@ -57,7 +59,7 @@ def anonymize(
     Each scene's analyzer says what to cover and how (``SceneAnalyzer.covers``), how far to
     enlarge it (``cover_scale``; ``scale`` overrides it for every scene) and with which options to
     look (``anonymize_options``; ``preset`` and ``min_score`` override the faces scene's). Scenes
-    with ``recheck_covers`` are looked at again on the encoded output, and whatever is still found
+    with ``recheck_covers`` are looked at again on the encoded output (with ``recheck_options``), and whatever is still found
     (a face half-hidden by a neighbour's cover, an outline that still reads as a face) is covered
     too, for up to ``COVER_ROUNDS`` rounds.
     """
@@ -70,24 +72,25 @@ def anonymize(
     scanner = Scanner(redact, options=options, threads=threads, limits=limits)
     result = scanner.scan(decoded)
     pixels = decoded.pixels.copy()
+    mask = np.zeros(pixels.shape[:2], dtype=bool)
     fmt = decoded.format if decoded.format != "MPO" else "JPEG"
     rechecked = [scene for scene, analyzer in scanner.analyzers.items() if analyzer.recheck_covers]
     once = [scene for scene in scanner.scenes if scene not in rechecked]
     # What is looked at again is covered last, so the next look sees every other cover already drawn.
-    regions = _draw(pixels, scanner, result, once, method, scale)
-    drawn = _draw(pixels, scanner, result, rechecked, method, scale)
+    regions = _draw(pixels, mask, scanner, result, once, method, scale)
+    drawn = _draw(pixels, mask, scanner, result, rechecked, method, scale)
     data = encode(pixels, fmt)
-    again = Scanner(rechecked, options=options, threads=threads, limits=limits) if drawn else None
+    again = Scanner(rechecked, options=_rechecking_options(rechecked), threads=threads, limits=limits) if drawn else None
     rounds = 1
     while drawn and rounds < COVER_ROUNDS:
         regions += drawn
         # Check the image the caller receives: compression can make a covered head read as a face again.
-        drawn = _draw(pixels, again, again.scan(data), rechecked, method, scale)
+        drawn = _draw(pixels, mask, again, again.scan(data), rechecked, method, scale)
         if drawn:
             data = encode(pixels, fmt)
         rounds += 1
     regions += drawn
-    return AnonymizedImage(data, fmt, decoded.mime_type, regions, result)
+    return AnonymizedImage(data, fmt, decoded.mime_type, regions, result, mask)
 
 
 def anonymizing_options(
@@ -101,15 +104,20 @@ def anonymizing_options(
     return options
 
 
+def _rechecking_options(scenes: Sequence[str]) -> dict[str, dict[str, Any]]:
+    return {scene: dict(SCENES[scene].recheck_options) for scene in scenes}
+
+
 def _draw(
-    pixels: np.ndarray, scanner: Scanner, found: ScanResult, scenes: Sequence[str], method: str, scale: float | None
+    pixels: np.ndarray, mask: np.ndarray, scanner: Scanner, found: ScanResult, scenes: Sequence[str], method: str,
+    scale: float | None,
 ) -> int:
     """Draw the covers of ``scenes`` in ``found``; returns how many."""
     drawn = 0
     for scene in scenes:
         analyzer = scanner.analyzers[scene]
         for cover in analyzer.covers(getattr(found, scene)):
-            draw_cover(pixels, cover, analyzer.cover_scale if scale is None else scale, method)
+            draw_cover(pixels, cover, analyzer.cover_scale if scale is None else scale, method, mask)
             drawn += 1
     return drawn
 

@@ -121,9 +121,9 @@ def _centre_and_half_sides(box: Box, factor: float, min_side: float) -> tuple[fl
     return cx, cy, max(box.width * factor, min_side) / 2, max(box.height * factor, min_side) / 2
 
 
-def draw_cover(pixels: np.ndarray, cover: Cover, scale: float, method: str) -> None:
+def draw_cover(pixels: np.ndarray, cover: Cover, scale: float, method: str, mask: np.ndarray | None = None) -> None:
     """Hide ``cover`` in ``pixels`` (RGB, changed in place), enlarged ``scale`` times, at least
-    ``MIN_COVER_SIDE`` a side."""
+    ``MIN_COVER_SIDE`` a side; ``mask``, when given, is set True on every pixel covered."""
     height, width = pixels.shape[:2]
     cx, cy, half_w, half_h = _centre_and_half_sides(cover.box, scale, MIN_COVER_SIDE)
     x1, y1 = max(0, int(cx - half_w)), max(0, int(cy - half_h))
@@ -134,16 +134,20 @@ def draw_cover(pixels: np.ndarray, cover: Cover, scale: float, method: str) -> N
     covered = _covered(patch, method)
     if cover.shape == "rectangle":
         patch[:] = covered
+        if mask is not None:
+            mask[y1:y2, x1:x2] = True
         return
-    mask = np.zeros(patch.shape[:2], dtype=np.uint8)
+    shape_mask = np.zeros(patch.shape[:2], dtype=np.uint8)
     if cover.shape == "ellipse":
         axes = (max(1, int(half_w)), max(1, int(half_h)))
-        cv2.ellipse(mask, (round(cx - x1), round(cy - y1)), axes, 0, 0, 360, 1, thickness=-1)
+        cv2.ellipse(shape_mask, (round(cx - x1), round(cy - y1)), axes, 0, 0, 360, 1, thickness=-1)
     else:
         points = np.array([[cx + (p.x - cx) * scale - x1, cy + (p.y - cy) * scale - y1] for p in cover.polygon])
-        cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
-    inside = mask.astype(bool)
+        cv2.fillPoly(shape_mask, [np.round(points).astype(np.int32)], 1)
+    inside = shape_mask.astype(bool)
     patch[inside] = covered[inside]
+    if mask is not None:
+        mask[y1:y2, x1:x2] |= inside
 
 
 def _covered(patch: np.ndarray, method: str) -> np.ndarray:

@@ -50,6 +50,8 @@ class SceneAnalyzer(Analyzer[Output], Generic[Output]):
     recheck_covers: ClassVar[bool] = False
     #: options the anonymizer builds this analyzer with (a cover wants recall where a scan wants precision)
     anonymize_options: ClassVar[dict[str, Any]] = {}
+    #: options of the looks at covered output (``recheck_covers``)
+    recheck_options: ClassVar[dict[str, Any]] = {}
     #: per moderation label it raises, the default scores at which it goes to ``review`` and ``block``
     moderation_rules: ClassVar[dict[str, dict[str, float]]] = {}
 
