@@ -32,9 +32,13 @@ def settings(tmp_path: Path, **overrides: Any) -> ServiceSettings:
     return ServiceSettings(**{"data_dir": tmp_path, "database_url": None, **overrides})
 
 
+#: Anonymous (no-key) requests are served only to a loopback Host from a loopback client.
+LOOPBACK = {"base_url": "http://127.0.0.1", "client": ("127.0.0.1", 50000)}
+
+
 @contextmanager
 def client(tmp_path: Path, **overrides: Any) -> Iterator[TestClient]:
-    with TestClient(create_app(settings(tmp_path, **overrides))) as test_client:
+    with TestClient(create_app(settings(tmp_path, **overrides)), **LOOPBACK) as test_client:
         yield test_client
 
 

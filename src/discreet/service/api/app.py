@@ -70,6 +70,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             settings=settings, store=store, http=http, queue=queue, rate_limiter=RateLimiter(settings.rate_limit),
             scan_limiter=anyio.CapacityLimiter(settings.scan_concurrency), models_ready=threading.Event(),
             local_mode=not store.keys.has_active_keys(),
+            fetch_limiter=anyio.CapacityLimiter(settings.fetch_threads),
         )
         app.state.services = services
         if settings.preload_models:
