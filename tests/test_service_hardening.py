@@ -320,3 +320,51 @@ def test_the_database_file_and_data_folder_are_private(tmp_path):
         for path in data.iterdir():
             if path.name.startswith("discreet.sqlite3"):
                 assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+
+
+def test_callbacks_go_out_concurrently_and_the_housekeeper_does_not_wait_on_them():
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    from discreet.service.tasks.callbacks import CallbackSender
+
+    tasks = [SimpleNamespace(id=f"t{n}", key_id="k", callback_url=f"https://hook.example/{n}", callback_attempts=0,
+                             finished_at=datetime(2026, 1, 1)) for n in range(4)]
+    recorded: list[str] = []
+    secret = "whsec_" + b64(b"0" * 24)
+    store = SimpleNamespace(
+        callbacks=SimpleNamespace(due_callbacks=lambda: tasks, claim_callback=lambda task_id, hold: True,
+                                  record_callback=lambda task_id, **kw: recorded.append(task_id)),
+        keys=SimpleNamespace(get_key=lambda key_id: SimpleNamespace(webhook_secret=secret)))
+    gate = threading.Barrier(4, timeout=5)  # all four must be in flight at once
+
+    class SlowReceivers:
+        def post(self, url, content, headers):
+            gate.wait()
+            return 204
+
+    sender = CallbackSender(store, SlowReceivers(), first_delay=1, give_up_after=60, concurrency=4)
+    started = time.monotonic()
+    assert sender.deliver_due(lambda task: {"task_id": task.id}) == 4
+    assert time.monotonic() - started < 0.5
+    deadline = time.monotonic() + 5
+    while not sender.idle() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sorted(recorded) == ["t0", "t1", "t2", "t3"]
+    sender.close()
+
+
+def test_an_expired_result_is_not_served_even_when_the_sweep_is_late(tmp_path):
+    app = create_app(settings(tmp_path, preload_models=False, result_ttl_seconds=1, sweep_interval_seconds=3600))
+    with TestClient(app, **LOOPBACK) as test_client:
+        answer = test_client.post("/v1/scan/async", json={"tasks": [{"data_id": "x", "image_base64": b64(_png())}],
+                                                          "scenes": ["codes"]})
+        assert answer.status_code == 202, answer.text
+        task_id = answer.json()["tasks"][0]["task_id"]
+        deadline = time.monotonic() + 30
+        while test_client.get(f"/v1/tasks/{task_id}").json().get("status") not in ("succeeded", "failed"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(1.5)
+        assert test_client.get(f"/v1/tasks/{task_id}").status_code == 404
+        assert test_client.get("/v1/tasks", params={"ids": task_id}).json()["tasks"] == []
