@@ -32,9 +32,13 @@ def settings(tmp_path: Path, **overrides: Any) -> ServiceSettings:
     return ServiceSettings(**{"data_dir": tmp_path, "database_url": None, **overrides})
 
 
+#: Anonymous (no-key) requests are served only to a loopback Host from a loopback client.
+LOOPBACK = {"base_url": "http://127.0.0.1", "client": ("127.0.0.1", 50000)}
+
+
 @contextmanager
 def client(tmp_path: Path, **overrides: Any) -> Iterator[TestClient]:
-    with TestClient(create_app(settings(tmp_path, **overrides))) as test_client:
+    with TestClient(create_app(settings(tmp_path, **overrides)), **LOOPBACK) as test_client:
         yield test_client
 
 
@@ -134,3 +138,48 @@ def local_server(image: bytes) -> Iterator[LocalServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def dripping_server(byte_interval: float = 0.1, max_bytes: int = 400) -> Iterator[int]:
+    """A hostile server on 127.0.0.1 that sends its status line and headers one byte at a time.
+
+    Every connection is bounded: at most ``max_bytes`` bytes, and it stops when the client closes
+    or the block ends. Yields the port.
+    """
+    import socket
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nX-Padding: " + b"a" * max_bytes + b"\r\n\r\n"
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+
+    def drip(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(1.0)
+            try:
+                conn.recv(65536)
+                for byte in head[:max_bytes]:
+                    if stop.is_set():
+                        return
+                    conn.sendall(bytes([byte]))
+                    time.sleep(byte_interval)
+            except OSError:
+                return  # the client gave up, as it should
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            threading.Thread(target=drip, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(2)
+        listener.close()

@@ -27,7 +27,7 @@ def test_an_interrupted_batch_resumes_without_sending_done_images_again(tmp_path
     state = tmp_path / "state.jsonl"
 
     with client(tmp_path / "store") as api:
-        remote = Client("http://testserver", transport=api._transport)
+        remote = Client("http://127.0.0.1", transport=api._transport)
         seen: list[str] = []
 
         def stop_after_three(row: dict) -> None:
@@ -51,7 +51,7 @@ def test_an_interrupted_batch_resumes_without_sending_done_images_again(tmp_path
 
         # everything is in the state file now: the CLI prints the outcomes without sending anything
         monkeypatch.setattr("discreet.client.Client", lambda *a, **k: remote)
-        result = CliRunner().invoke(app, ["scan", str(folder), "--remote", "http://testserver",
+        result = CliRunner().invoke(app, ["scan", str(folder), "--remote", "http://127.0.0.1",
                                           "--state", str(state), "-o", "json"])
         assert result.exit_code == 1  # the broken image
         rows = json.loads(result.stdout)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from service_support import client, face_image, local_server, settings
+import ipaddress
+import socket
+import time
+
+from service_support import client, dripping_server, face_image, local_server, settings
 
 from discreet.errors import FetchError
 from discreet.service.fetch import SafeHttp
@@ -113,3 +117,66 @@ def test_scan_by_url_through_the_api(tmp_path, server, image):
         assert len(results[0]["faces"]) > 0
         assert results[1]["error"]["code"] == "url_fetch_failed"
         assert results[2]["error"]["code"] == "url_refused"
+
+
+def test_a_server_dripping_its_head_is_cut_at_the_fetch_deadline(tmp_path):
+    """One byte of status line and headers every 0.1 s: each read is quick, the whole is not."""
+    with dripping_server() as port:
+        fetcher = _fetcher(tmp_path, url_allowlist="127.0.0.1", fetch_timeout_seconds=0.6)
+        started = time.monotonic()
+        with pytest.raises(FetchError) as slow:
+            fetcher.fetch_image(f"http://127.0.0.1:{port}/x.jpg")
+        assert time.monotonic() - started < 2.0
+        assert slow.value.code == "url_timeout"
+
+
+def test_a_callback_receiver_dripping_its_head_is_cut_at_the_callback_deadline(tmp_path):
+    with dripping_server() as port:
+        fetcher = _fetcher(tmp_path, url_allowlist="127.0.0.1", callback_timeout_seconds=0.6)
+        started = time.monotonic()
+        with pytest.raises(FetchError) as slow:
+            fetcher.post(f"http://127.0.0.1:{port}/hook", b"{}", {"content-type": "application/json"})
+        assert time.monotonic() - started < 2.0
+        assert slow.value.code == "callback_failed"
+
+
+@pytest.mark.parametrize("address", [
+    "::ffff:127.0.0.1",          # IPv4-mapped
+    "::ffff:169.254.169.254",
+    "::7f00:1",                  # IPv4-compatible 127.0.0.1
+    "::a00:1",                   # IPv4-compatible 10.0.0.1
+    "::ffff:0:a00:1",            # IPv4-translated 10.0.0.1
+    "::ffff:0:7f00:1",
+    "64:ff9b::a9fe:a9fe",        # NAT64 well-known prefix, 169.254.169.254 (metadata)
+    "64:ff9b::a00:1",
+    "64:ff9b:1::a00:1",          # NAT64 local-use prefix
+    "64:ff9b:1:a9fe:a9:fe00::",
+    "2002:a00:1::1",             # 6to4 of 10.0.0.1
+    "2002:7f00:1::",
+])
+def test_ipv6_forms_carrying_a_private_ipv4_are_refused(tmp_path, monkeypatch, address):
+    from discreet.service import fetch
+
+    monkeypatch.setattr(fetch, "_resolve", lambda host, port: [ipaddress.ip_address(address)])
+    monkeypatch.setattr(socket.socket, "connect", lambda *a: pytest.fail("no connection may be made"))
+    with pytest.raises(FetchError) as refused:
+        _fetcher(tmp_path).check("http://innocent.example/x.jpg")
+    assert refused.value.code == "url_refused"
+    assert address not in refused.value.message
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::808:808", "2002:808:808::1", "2606:4700::1111", "8.8.8.8"])
+def test_ipv6_forms_carrying_a_public_ipv4_pass_the_check(tmp_path, monkeypatch, address):
+    from discreet.service import fetch
+
+    monkeypatch.setattr(fetch, "_resolve", lambda host, port: [ipaddress.ip_address(address)])
+    assert _fetcher(tmp_path).check("http://public.example/x.jpg").address == address
+
+
+def test_a_refusal_does_not_name_the_internal_address(tmp_path, monkeypatch):
+    from discreet.service import fetch
+
+    monkeypatch.setattr(fetch, "_resolve", lambda host, port: [ipaddress.ip_address("10.20.30.40")])
+    with pytest.raises(FetchError) as refused:
+        _fetcher(tmp_path).check("http://intranet.example/x.jpg")
+    assert "10.20.30.40" not in refused.value.message and "intranet.example" in refused.value.message

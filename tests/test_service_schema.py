@@ -17,8 +17,22 @@ EXAMPLES_PER_OPERATION = 100  # bounded so the whole run stays near a minute on 
 # Built at import because schemathesis parametrizes from the schema; its lifespan (store, workers)
 # starts on the first request and ends at exit. Generated URLs must fail fast: there is no network.
 _store_dir = tempfile.TemporaryDirectory(prefix="discreet-schema-")
-schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(service_settings(
-    Path(_store_dir.name), preload_models=False, fetch_timeout_seconds=2, rate_limit="100000/minute")))
+
+
+def _from_loopback(app):
+    """Anonymous requests are served only to a loopback Host from a loopback client: the generated
+    requests come from schemathesis's test client, so they are given those here."""
+    async def on_loopback(scope, receive, send):
+        if scope["type"] == "http":
+            headers = [(name, value) for name, value in scope["headers"] if name.lower() not in (b"host", b"origin")]
+            scope = {**scope, "client": ("127.0.0.1", 50000), "headers": [*headers, (b"host", b"127.0.0.1")]}
+        await app(scope, receive, send)
+
+    return on_loopback
+
+
+schema = schemathesis.openapi.from_asgi("/openapi.json", _from_loopback(create_app(service_settings(
+    Path(_store_dir.name), preload_models=False, fetch_timeout_seconds=2, rate_limit="100000/minute"))))
 
 
 @schema.parametrize()

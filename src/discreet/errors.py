@@ -78,6 +78,22 @@ class Conflict(DiscreetError):
     code = "conflict"
 
 
+class Forbidden(DiscreetError):
+    """An anonymous (no-key) request that is not from this machine's own pages: wrong Host, client or Origin."""
+
+    code = "forbidden"
+
+
+class UnsupportedMediaType(DiscreetError):
+    code = "unsupported_media_type"
+
+
+class RequestTimeout(DiscreetError):
+    """The request body did not arrive within ``DISCREET_BODY_TIMEOUT_SECONDS``."""
+
+    code = "request_timeout"
+
+
 class TooManyTasks(DiscreetError):
     code = "too_many_tasks"
 
@@ -146,11 +162,14 @@ ERROR_CODES: dict[str, ErrorCode] = {
     **_declare(Unauthorized, 401),
     **_declare(SignatureError, 401),
     **_declare(PolicyError, 403, "attribute_refused_by_policy", "scene_refused_by_policy"),
+    **_declare(Forbidden, 403),
     **_declare(NotFound, 404, "not_found", "policy_not_found", "list_not_found", "entry_not_found"),
+    **_declare(RequestTimeout, 408),
     **_declare(TaskCanceled, 409),
     **_declare(Conflict, 409, "conflict", "name_taken", "too_many_lists", "list_full"),
     **_declare(TooManyTasks, 413),
     **_declare(PayloadTooLarge, 413),
+    **_declare(UnsupportedMediaType, 415),
     **_declare(ImageError, 422, *IMAGE_ERROR_CODES),
     **_declare(FetchError, 422, "url_refused", "url_fetch_failed", "url_timeout", "url_too_large",
                "callback_failed"),

@@ -45,6 +45,13 @@ class ServiceSettings(BaseSettings):
     )
     max_tasks: int = Field(100, ge=1, description="tasks in one request")
     max_request_bytes: int = Field(110 * 1024 * 1024, description="largest request body")
+    body_timeout_seconds: float = Field(
+        10.0, gt=0, description="a request body not fully received this long after the request began gets 408"
+    )
+    fetch_concurrency: int = Field(4, ge=1, description="URLs of one synchronous request fetched at once")
+    fetch_threads: int = Field(32, ge=1, description="URL fetches running at once in one API process, in "
+                               "threads of their own (not those that check keys and read the store)")
+    callback_concurrency: int = Field(8, ge=1, description="callbacks delivered at once by one process")
     result_ttl_seconds: int = Field(24 * 3600, ge=1, description="how long a finished task's result is kept")
     sweep_interval_seconds: float = Field(30.0, gt=0, description="how often expired results are erased")
     rate_limit: str = Field("600/minute", description="requests per API key, in the `limits` notation")
@@ -98,8 +105,13 @@ class ServiceSettings(BaseSettings):
     def store_url(self) -> str:
         if self.database_url:
             return self.database_url
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{(self.data_dir / 'discreet.sqlite3').resolve()}"
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)  # mkdir's mode is cut by the umask, and an existing folder keeps its own
+        database = (self.data_dir / "discreet.sqlite3").resolve()
+        # created now, owner-only; SQLite gives its -wal and -shm files the database file's mode
+        os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
+        database.chmod(0o600)
+        return f"sqlite:///{database}"
 
 
 class VideoLimits(BaseSettings):

@@ -54,7 +54,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         ttl = timedelta(seconds=settings.result_ttl_seconds)
         callbacks = CallbackSender(store, http, first_delay=settings.callback_first_delay_seconds,
                                    give_up_after=settings.callback_retry_seconds,
-                                   hold=settings.callback_timeout_seconds * 3)
+                                   hold=settings.callback_timeout_seconds * 3,
+                                   concurrency=settings.callback_concurrency)
         lease = timedelta(seconds=settings.lease_seconds)
         housekeeping = {"callbacks": callbacks, "task_view": task_view, "lease": lease,
                         "sweep_interval": settings.sweep_interval_seconds}
@@ -71,6 +72,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             settings=settings, store=store, http=http, queue=queue, rate_limiter=RateLimiter(settings.rate_limit),
             scan_limiter=anyio.CapacityLimiter(settings.scan_concurrency), models_ready=threading.Event(),
             local_mode=not store.keys.has_active_keys(),
+            fetch_limiter=anyio.CapacityLimiter(settings.fetch_threads),
         )
         app.state.services = services
         if settings.preload_models:
@@ -86,6 +88,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             yield
         finally:
             await anyio.to_thread.run_sync(queue.stop)
+            callbacks.close()
             log.info("workers stopped")
             http.close()
             store.close()

@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from discreet.errors import PayloadTooLarge
+from discreet.errors import PayloadTooLarge, RequestTimeout
 from discreet.service.api.errors import error_response, new_request_id
 from discreet.service.log import request_id_var
 from discreet.service.metrics import LATENCY, REQUESTS
@@ -44,10 +45,13 @@ SECURITY_HEADERS = [
 
 class RequestContext:
     """Pure ASGI middleware: request id (X-Request-ID in and out, and in every log line), the body
-    size limit (Content-Length checked up front, streamed bodies counted), and the HTTP metrics."""
+    size limit (Content-Length checked up front, streamed bodies counted), the body deadline (a body
+    not fully received ``body_timeout`` seconds after the request began gets 408 ``request_timeout``,
+    so slow uploads cannot hold the admission slots), and the HTTP metrics. An exception no handler
+    took is answered here with 500, so that answer too carries the request id and security headers."""
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
-        self.app, self.max_body = app, max_body
+    def __init__(self, app: ASGIApp, max_body: int, body_timeout: float = 10.0) -> None:
+        self.app, self.max_body, self.body_timeout = app, max_body, body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,23 +60,33 @@ class RequestContext:
         request_id = new_request_id(headers.get("x-request-id"))
         token = request_id_var.set(request_id)
         started = time.perf_counter()
+        body_deadline = time.monotonic() + self.body_timeout
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, response_started = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
         received = 0
+        body_done = False
 
         async def counted_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:  # e.g. a streaming answer waiting for http.disconnect: no deadline
+                return await receive()
+            try:
+                with anyio.fail_after(max(0.0, body_deadline - time.monotonic())):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimeout(f"the request body did not arrive within {self.body_timeout:g} s") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if received > self.max_body:
                     raise PayloadTooLarge(f"the request body is over {self.max_body:,} bytes")
             return message
@@ -83,7 +97,19 @@ class RequestContext:
                 response = error_response(413, "payload_too_large", f"the request body is over {self.max_body:,} bytes")
                 await response(scope, receive, send_with_id)
             else:
-                await self.app(scope, counted_receive, send_with_id)
+                try:
+                    await self.app(scope, counted_receive, send_with_id)
+                except RequestTimeout as exc:
+                    if response_started:
+                        raise
+                    log.info("request body too slow: %s", exc.message)
+                    await error_response(408, exc.code, exc.message)(scope, receive, send_with_id)
+                except Exception:
+                    if response_started:
+                        raise
+                    log.exception("unexpected error")
+                    await error_response(500, "internal_error", "an unexpected error happened; the request id "
+                                         "is in the logs")(scope, receive, send_with_id)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             elapsed = time.perf_counter() - started
@@ -172,8 +198,9 @@ class AdmissionControl:
             self.typical_seconds = 0.9 * self.typical_seconds + 0.1 * (time.perf_counter() - started)
 
 
-#: The synchronous routes, whose cost is paid while the caller waits: these are what admission bounds.
-ADMITTED_PATHS = re.compile(r"/v1/(scan|anonymize)")
+#: The routes that take uploads: the synchronous ones, whose cost is paid while the caller waits, and
+#: the async ones, whose bodies (up to the request limit each) are held in memory until stored.
+ADMITTED_PATHS = re.compile(r"/v1/(scan|anonymize|scan/async|video/async)")
 
 
 def install(app: FastAPI, settings: ServiceSettings) -> None:
@@ -186,5 +213,5 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
                            expose_headers=["Location", "Retry-After", "X-Request-ID", "X-Discreet-Regions"])
-    app.add_middleware(RequestContext, max_body=settings.max_request_bytes)
+    app.add_middleware(RequestContext, max_body=settings.max_request_bytes, body_timeout=settings.body_timeout_seconds)
     app.add_middleware(SecurityHeaders)

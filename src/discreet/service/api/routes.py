@@ -45,7 +45,7 @@ from discreet.service.metrics import TASKS
 from discreet.service.store import ApiKey, NewTask, TaskRow
 from discreet.service.tasks.views import task_view
 from discreet.service.tasks.work import scan_image, task_error
-from discreet.settings import ServiceSettings
+from discreet.settings import ImageLimits, ServiceSettings
 from discreet.states import TaskStatus
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
@@ -125,12 +125,16 @@ async def scan(request: Request, key: Caller, services: ServicesDep) -> JSONResp
     """Scan up to 100 images now. One result per task in request order; a bad task is an error in its slot."""
     parsed, files = await parse_scan_request(request, services.settings, ScanRequest)
     moderation = await anyio.to_thread.run_sync(services.store.moderation.for_scan, key.tenant, parsed.moderation)
+    # a request's URLs are fetched a few at a time, in the fetch threads (not the ones keys are checked in)
+    fetches = anyio.CapacityLimiter(services.settings.fetch_concurrency)
 
     async def one(task: TaskIn) -> dict[str, Any]:
         try:
             image, url = task_source(task, files)
             if url is not None:
-                image = await anyio.to_thread.run_sync(services.http.fetch_image, url)
+                async with fetches:
+                    image = await anyio.to_thread.run_sync(services.http.fetch_image, url,
+                                                           limiter=services.fetch_limiter)
             result = await anyio.to_thread.run_sync(
                 scan_image, image, parsed.scenes, parsed.attributes, moderation, limiter=services.scan_limiter
             )
@@ -150,12 +154,16 @@ async def scan(request: Request, key: Caller, services: ServicesDep) -> JSONResp
 async def scan_async(request: Request, key: Caller, services: ServicesDep) -> JSONResponse:
     """Queue images; answers 202 with a task id per image. Same ``Idempotency-Key`` -> same tasks."""
     parsed, files = await parse_scan_request(request, services.settings, AsyncScanRequest)
+    limits = ImageLimits()
     specs = []
     for task in parsed.tasks:
         try:
             image, url = task_source(task, files)
         except DiscreetError as exc:
             raise ValidationError(f"task '{task.data_id}': {exc.message}", code=exc.code) from exc
+        if image is not None and len(image) > limits.max_bytes:  # refused now: nothing is stored
+            raise ImageError(f"task '{task.data_id}': the image is {len(image):,} bytes, over the limit of "
+                             f"{limits.max_bytes:,}", code="image_too_large")
         specs.append(NewTask(task.data_id, image=image, url=url))
     moderation: dict[str, Any] = {}
     if parsed.moderation:  # an unknown policy is refused now; the worker reads policy and lists when it runs
@@ -283,6 +291,8 @@ async def anonymize_image(request: Request, key: Caller, services: ServicesDep) 
             options = json.loads(await request.body() or b"{}")
         except ValueError as exc:  # not JSON, or bytes that are not UTF-8/16/32 text at all
             raise ValidationError(f"the body is not JSON: {exc}", code="invalid_request") from exc
+        except RecursionError as exc:  # [[[[...]]]] deeper than the parser's stack
+            raise ValidationError("the body is nested too deeply", code="invalid_request") from exc
         if not isinstance(options, dict):
             raise ValidationError("the body must be a JSON object", code="invalid_request")
         try:
@@ -302,7 +312,7 @@ async def anonymize_image(request: Request, key: Caller, services: ServicesDep) 
     except (TypeError, ValueError) as exc:
         raise ValidationError("scale must be a number", code="invalid_scale") from exc
     if url is not None:
-        image = await anyio.to_thread.run_sync(services.http.fetch_image, url)
+        image = await anyio.to_thread.run_sync(services.http.fetch_image, url, limiter=services.fetch_limiter)
     covered = await anyio.to_thread.run_sync(
         lambda: anonymize(image, options.get("method", "blur"), redact=redact, scale=scale),
         limiter=services.scan_limiter,

@@ -102,13 +102,19 @@ class TaskRepository:
                 .order_by(TaskRow.position)
             ))
 
+    def _unexpired(self) -> Any:
+        """Reads never serve an expired result, even when the sweep that erases it is late."""
+        return or_(TaskRow.expires_at.is_(None), TaskRow.expires_at >= self.db.clock())
+
     def get_task(self, tenant: str, task_id: str) -> TaskRow | None:
         with self.db.session() as session:
-            return session.scalar(select(TaskRow).where(TaskRow.id == task_id, TaskRow.tenant == tenant))
+            return session.scalar(select(TaskRow).where(TaskRow.id == task_id, TaskRow.tenant == tenant,
+                                                        self._unexpired()))
 
     def get_tasks(self, tenant: str, task_ids: Sequence[str]) -> list[TaskRow]:
         with self.db.session() as session:
-            rows = {t.id: t for t in session.scalars(select(TaskRow).where(TaskRow.tenant == tenant, TaskRow.id.in_(task_ids)))}
+            rows = {t.id: t for t in session.scalars(select(TaskRow).where(
+                TaskRow.tenant == tenant, TaskRow.id.in_(task_ids), self._unexpired()))}
         return [rows[i] for i in task_ids if i in rows]
 
     def count_by_status(self) -> dict[str, int]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -54,21 +56,49 @@ def next_attempt(first_delay: float, attempts_done: int, finished_at: datetime, 
 
 class CallbackSender:
     def __init__(self, store: Store, http: SafeHttp, *, first_delay: float, give_up_after: float,
-                 hold: float = 60.0) -> None:
+                 hold: float = 60.0, concurrency: int = 8) -> None:
         self.store, self.http = store, http
         self.first_delay, self.give_up_after = first_delay, give_up_after
         self.hold = timedelta(seconds=hold)
+        self.concurrency = concurrency
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="discreet-callback")
+        self._in_flight: set[str] = set()
+        self._lock = threading.Lock()
 
     def deliver_due(self, task_view: Any) -> int:
-        """Try every due delivery once; returns how many were tried. ``task_view`` renders the payload.
+        """Start every due delivery (up to ``concurrency`` at once) in the callback threads and return
+        at once: how many were started. ``task_view`` renders the payload.
 
-        Several processes deliver (API housekeepers, workers): each delivery is first claimed in the
-        store with a conditional update, so one process sends it.
+        The caller (the housekeeper, which also sweeps expired results) never waits on a receiver;
+        each delivery is cut at the callback deadline. Several processes deliver (API housekeepers,
+        workers): each delivery is first claimed in the store with a conditional update, so one
+        process sends it.
         """
-        tried = 0
+        started = 0
         for task in self.store.callbacks.due_callbacks():
-            tried += self.deliver(task, task_view)
-        return tried
+            with self._lock:
+                if task.id in self._in_flight or len(self._in_flight) >= self.concurrency:
+                    continue
+                self._in_flight.add(task.id)
+            self._pool.submit(self._deliver_in_thread, task, task_view)
+            started += 1
+        return started
+
+    def _deliver_in_thread(self, task: TaskRow, task_view: Any) -> None:
+        try:
+            self.deliver(task, task_view)
+        except Exception:
+            log.exception("callback delivery of task %s failed", task.id)
+        finally:
+            with self._lock:
+                self._in_flight.discard(task.id)
+
+    def idle(self) -> bool:
+        with self._lock:
+            return not self._in_flight
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def deliver(self, task: TaskRow, task_view: Any) -> bool:
         """Send this task's callback if it is due and no other process has claimed it."""
