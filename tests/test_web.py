@@ -224,3 +224,55 @@ def test_nudity_regions_are_drawn_with_the_suggestion(page, data_dir):
     assert page.locator("svg.overlay rect.nudity").count() == len(nudity["regions"])
     assert page.locator(".findings-nudity li").count() == len(nudity["regions"])
     assert f"Nudity: {nudity['suggestion']}" in page.inner_text(".findings")
+
+
+def test_scene_boxes_are_the_servers_scenes(page):
+    from discreet.analyzers import SCENES
+
+    boxes = page.locator('input[name="scene"]')
+    boxes.first.wait_for()
+    assert [boxes.nth(i).get_attribute("value") for i in range(boxes.count())] == list(SCENES)
+    assert page.locator('input[name="scene"][value="faces"]').is_checked()
+
+
+def test_a_scene_not_installed_is_greyed_out_with_how_to_install_it(page):
+    def without_nudenet(route):
+        offer = route.fetch().json()
+        for scene in offer["scenes"]:
+            if scene["scene"] == "nudity":
+                scene["installed"] = False
+        route.fulfill(json=offer)
+
+    page.route("**/v1/scenes", without_nudenet)
+    page.reload()
+    nudity = page.locator('input[name="scene"][value="nudity"]')
+    nudity.wait_for()
+    assert nudity.is_disabled()
+    assert "needs the nudity extra: scripts/install nudity" in page.inner_text("#scenes")
+    assert page.locator('input[name="scene"][value="faces"]').is_enabled()
+
+
+def test_the_page_loads_nothing_that_is_missing(browser, server):
+    tab = browser.new_page()
+    failed: list[str] = []
+    tab.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    tab.goto(server.url)
+    tab.locator('input[name="scene"]').first.wait_for()
+    tab.wait_for_load_state("networkidle")
+    tab.close()
+    assert not failed
+
+
+def test_api_docs_render_offline_under_the_servers_policy(browser, server):
+    """Nothing but this server is reachable, and the server's own CSP applies: Swagger UI still
+    lists the operations."""
+    tab = browser.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    tab.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    tab.route(lambda url: not url.startswith(server.url), lambda route: (problems.append(route.request.url), route.abort()))
+    tab.goto(f"{server.url}/docs")
+    tab.locator('.opblock-summary-path[data-path="/v1/scan"]').wait_for(timeout=30_000)
+    assert tab.locator('.opblock-summary-path[data-path="/v1/scenes"]').count() == 1
+    tab.close()
+    assert not problems, problems

@@ -125,3 +125,26 @@ class DeletedTask(BaseModel):
 
 class CallbackSecret(BaseModel):
     secret: str = Field(description="whsec_... secret that signs this key's callbacks")
+
+
+class SceneInfo(BaseModel):
+    scene: str
+    description: str
+    installed: bool = Field(description="whether this server has the scene's model packages")
+    extra: str | None = Field(description="the pip extra that installs the scene, when it is optional")
+
+
+class AttributeInfo(BaseModel):
+    name: str
+    description: str
+
+
+class RefusedAttribute(BaseModel):
+    name: str
+    reason: str
+
+
+class ScenesResponse(BaseModel):
+    scenes: list[SceneInfo]
+    attributes: list[AttributeInfo] = Field(description="face attributes this server offers")
+    refused_attributes: list[RefusedAttribute] = Field(description="names refused by the privacy policy, and why")

@@ -408,26 +408,40 @@ function poll() {
     });
 }
 
-// ---------- face attributes ----------
+// ---------- what the server offers ----------
 
-// The attributes come from the service's own OpenAPI document (the FaceAttributes schema), so the
-// page offers exactly what this server returns and never keeps a list of its own.
-async function loadAttributes() {
-  const response = await fetch("openapi.json");
-  if (!response.ok) return;
-  const schema = (await response.json()).components?.schemas?.FaceAttributes;
-  if (!schema) return;
-  const labels = Object.entries(schema.properties).map(([name, property]) => {
-    const label = document.createElement("label");
-    const input = document.createElement("input");
-    input.type = "checkbox";
-    input.name = "attribute";
-    input.value = name;
-    label.title = property.description || "";
-    label.append(input, ` ${name.replaceAll("_", " ")}`);
+function checkbox(name, value, text, title) {
+  const label = document.createElement("label");
+  const input = document.createElement("input");
+  input.type = "checkbox";
+  input.name = name;
+  input.value = value;
+  label.title = title || "";
+  label.append(input, ` ${text}`);
+  return label;
+}
+
+// Scenes and attributes come from the server (GET /v1/scenes), so the page offers exactly what this
+// server answers; a scene whose models are not installed is shown, greyed, with how to install it.
+async function loadOffer() {
+  const offer = await (await api("/v1/scenes")).json();
+  const scenes = offer.scenes.map((scene, i) => {
+    const label = checkbox("scene", scene.scene, scene.scene, scene.description);
+    const input = label.querySelector("input");
+    input.checked = i === 0 && scene.installed;
+    if (!scene.installed) {
+      input.disabled = true;
+      label.classList.add("unavailable");
+      const hint = document.createElement("small");
+      hint.className = "muted";
+      hint.textContent = ` (needs the ${scene.extra} extra: scripts/install ${scene.extra})`;
+      label.append(hint);
+    }
     return label;
   });
-  $("#attribute-list").replaceWith(...labels);
+  $("#scene-list").replaceWith(...scenes);
+  const attributes = offer.attributes.map((a) => checkbox("attribute", a.name, a.name.replaceAll("_", " "), a.description));
+  $("#attribute-list").replaceWith(...attributes);
   $("#attributes").hidden = false;
 }
 
@@ -465,7 +479,7 @@ function wire() {
 
   renderTasks();
   if (state.tasks.size) poll();
-  loadAttributes().catch(() => {}); // without the document the page still scans, just without attributes
+  loadOffer().catch(showError);
 }
 
 document.addEventListener("DOMContentLoaded", wire);
