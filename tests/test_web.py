@@ -276,3 +276,13 @@ def test_api_docs_render_offline_under_the_servers_policy(browser, server):
     assert tab.locator('.opblock-summary-path[data-path="/v1/scenes"]').count() == 1
     tab.close()
     assert not problems, problems
+
+
+def test_the_server_says_where_it_is_once_ready(server):
+    import time
+
+    expected = f"Discreet ready at {server.url} — web page /, API docs /docs"
+    deadline = time.monotonic() + 30  # printed just after /readyz first answers 200
+    while expected not in server.log.read_text(encoding="utf-8") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert expected in server.log.read_text(encoding="utf-8")
