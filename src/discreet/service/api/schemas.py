@@ -116,6 +116,7 @@ class VideoTaskRequest(_In):
 
 class TaskList(BaseModel):
     tasks: list[TaskView]
+    next_cursor: str | None = Field(None, description="when listing without ids: the next page's cursor, if any")
 
 
 class DeletedTask(BaseModel):
