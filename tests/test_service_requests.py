@@ -59,3 +59,27 @@ def test_tasks_are_listed_newest_first_by_page_and_by_status(tmp_path, data_dir)
         failed = api.get("/v1/tasks", params={"status": "failed"}).json()["tasks"]
         assert [t["task_id"] for t in failed] == [ids[2], ids[0]]
         assert api.get("/v1/tasks", params={"cursor": "not-a-cursor"}).status_code == 400
+
+
+def test_scenes_lists_the_scene_registry_and_the_attribute_policy(api, monkeypatch):
+    from discreet.analyzers import SCENES
+    from discreet.policy import REFUSED_ATTRIBUTES, SUPPORTED_ATTRIBUTES
+
+    monkeypatch.setattr(SCENES["nudity"], "installed", classmethod(lambda cls: False))
+    offer = api.get("/v1/scenes").json()
+    assert [s["scene"] for s in offer["scenes"]] == list(SCENES)
+    nudity = next(s for s in offer["scenes"] if s["scene"] == "nudity")
+    assert nudity == {"scene": "nudity", "description": SCENES["nudity"].description, "installed": False,
+                      "extra": "nudity"}
+    assert {a["name"]: a["description"] for a in offer["attributes"]} == SUPPORTED_ATTRIBUTES
+    assert {r["name"]: r["reason"] for r in offer["refused_attributes"]} == REFUSED_ATTRIBUTES
+    assert "/v1/scenes" in api.get("/openapi.json").json()["paths"]
+
+
+def test_docs_page_loads_only_this_servers_files(api):
+    page = api.get("/docs")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self';" in policy and "unsafe-inline" not in policy
+    assert "<script>" not in page.text and "http" not in page.text
+    for asset in ("docs-assets/swagger-ui-bundle.js", "docs-assets/swagger-ui.css", "swagger-init.js"):
+        assert api.get(f"/{asset}").status_code == 200

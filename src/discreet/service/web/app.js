@@ -477,7 +477,9 @@ async function loadOffer() {
       label.classList.add("unavailable");
       const hint = document.createElement("small");
       hint.className = "muted";
-      hint.textContent = ` (needs the ${scene.extra} extra: scripts/install ${scene.extra})`;
+      hint.textContent = scene.extra
+        ? ` (needs the ${scene.extra} extra: scripts/install ${scene.extra})`
+        : " (its models are not installed on this server)";
       label.append(hint);
     }
     return label;
