@@ -23,6 +23,7 @@ class LiveServer:
     url: str
     key: str
     webhook_secret: str
+    log: Path  # what the server printed
 
 
 def _free_port() -> int:
@@ -70,7 +71,7 @@ def live_server(data_dir: Path, **settings: str) -> Iterator[LiveServer]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"discreet serve not ready: {(data_dir / 'serve.log').read_text()}")
             time.sleep(0.2)
-        yield LiveServer(url, key["key"], key["webhook_secret"])
+        yield LiveServer(url, key["key"], key["webhook_secret"], data_dir / "serve.log")
     finally:
         process.terminate()
         try:

@@ -78,3 +78,35 @@ def test_eval_anonymize_json(data_dir):
     # the first three scenes photos hold large unmasked faces: every one covered, none re-detected
     assert report["faces"] > 0 and report["uncovered"] == 0 and report["detected_after"] == 0
     assert 0 < report["spurious_cover_share"] < 0.2 and report["s_median"] > 0
+
+
+def test_anonymize_writes_the_format_its_output_name_asks_for(data_dir, tmp_path):
+    out = tmp_path / "out.png"
+    result = runner.invoke(app, ["anonymize", str(data_dir / "dlib-faces" / "2008_002470.jpg"), str(out)])
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).format == "PNG"
+    (summary,) = result.stdout.strip().splitlines()
+    regions = int(summary.split()[0])
+    assert regions >= 6 and summary == f"{regions} regions covered -> {out}"
+
+
+def test_anonymize_to_an_unknown_suffix_is_refused_before_any_work(data_dir, tmp_path):
+    result = runner.invoke(app, ["anonymize", str(data_dir / "dlib-faces" / "2008_002470.jpg"), str(tmp_path / "out.xyz")])
+    assert result.exit_code == 2
+    assert "unknown_output_format" in result.stderr and ".png" in result.stderr
+    assert not (tmp_path / "out.xyz").exists()
+
+
+def test_scan_of_a_folder_without_images_says_so(tmp_path):
+    (tmp_path / "notes.txt").write_text("not an image")
+    result = runner.invoke(app, ["scan", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no images were found" in result.stderr
+
+
+def test_piped_table_does_not_wrap_long_paths(data_dir, tmp_path):
+    image = tmp_path / ("a-photo-with-a-name-long-enough-to-wrap-at-eighty-columns-" * 2 + ".jpg")
+    shutil.copy(data_dir / "dlib-faces" / "2008_001009.jpg", image)
+    result = runner.invoke(app, ["scan", str(image)])
+    assert result.exit_code == 0, result.output
+    assert any(str(image) in line for line in result.stdout.splitlines())

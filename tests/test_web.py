@@ -224,3 +224,146 @@ def test_nudity_regions_are_drawn_with_the_suggestion(page, data_dir):
     assert page.locator("svg.overlay rect.nudity").count() == len(nudity["regions"])
     assert page.locator(".findings-nudity li").count() == len(nudity["regions"])
     assert f"Nudity: {nudity['suggestion']}" in page.inner_text(".findings")
+
+
+def test_scene_boxes_are_the_servers_scenes(page):
+    from discreet.analyzers import SCENES
+
+    boxes = page.locator('input[name="scene"]')
+    boxes.first.wait_for()
+    assert [boxes.nth(i).get_attribute("value") for i in range(boxes.count())] == list(SCENES)
+    assert page.locator('input[name="scene"][value="faces"]').is_checked()
+
+
+def test_a_scene_not_installed_is_greyed_out_with_how_to_install_it(page):
+    def without_nudenet(route):
+        offer = route.fetch().json()
+        for scene in offer["scenes"]:
+            if scene["scene"] == "nudity":
+                scene["installed"] = False
+        route.fulfill(json=offer)
+
+    page.route("**/v1/scenes", without_nudenet)
+    page.reload()
+    nudity = page.locator('input[name="scene"][value="nudity"]')
+    nudity.wait_for()
+    assert nudity.is_disabled()
+    assert "needs the nudity extra: scripts/install nudity" in page.inner_text("#scenes")
+    assert page.locator('input[name="scene"][value="faces"]').is_enabled()
+
+
+def test_the_page_loads_nothing_that_is_missing(browser, server):
+    tab = browser.new_page()
+    failed: list[str] = []
+    tab.on("response", lambda r: failed.append(r.url) if r.status == 404 else None)
+    tab.goto(server.url)
+    tab.locator('input[name="scene"]').first.wait_for()
+    tab.wait_for_load_state("networkidle")
+    tab.close()
+    assert not failed
+
+
+def test_api_docs_render_offline_under_the_servers_policy(browser, server):
+    """Nothing but this server is reachable, and the server's own CSP applies: Swagger UI still
+    lists the operations."""
+    tab = browser.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    tab.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    tab.route(lambda url: not url.startswith(server.url), lambda route: (problems.append(route.request.url), route.abort()))
+    tab.goto(f"{server.url}/docs")
+    tab.locator('.opblock-summary-path[data-path="/v1/scan"]').wait_for(timeout=30_000)
+    assert tab.locator('.opblock-summary-path[data-path="/v1/scenes"]').count() == 1
+    tab.close()
+    assert not problems, problems
+
+
+def test_the_server_says_where_it_is_once_ready(server):
+    import time
+
+    expected = f"Discreet ready at {server.url} — web page /, API docs /docs"
+    deadline = time.monotonic() + 30  # printed just after /readyz first answers 200
+    while expected not in server.log.read_text(encoding="utf-8") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert expected in server.log.read_text(encoding="utf-8")
+
+
+def test_the_result_takes_the_width_with_its_list_beside_it(page, data_dir):
+    page.set_viewport_size({"width": 1280, "height": 900})
+    _scan(page, data_dir / FACE_PHOTO, ["faces"])
+    picture = page.locator(".result .picture").bounding_box()
+    findings = page.locator(".result .findings").bounding_box()
+    assert picture["width"] > 700
+    assert findings["x"] >= picture["x"] + picture["width"] and findings["y"] < picture["y"] + picture["height"]
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: the list goes below the picture
+    picture = page.locator(".result .picture").bounding_box()
+    assert page.locator(".result .findings").bounding_box()["y"] >= picture["y"] + picture["height"]
+
+
+def test_pointing_at_a_box_or_its_line_lights_up_the_other(page, data_dir):
+    _scan(page, data_dir / FACE_PHOTO, ["faces"])
+    line = page.locator(".findings-faces li.face").nth(1)
+    box = page.locator('svg.overlay .mark[data-ref="faces-1"]')
+    line.hover()
+    assert "highlight" in box.get_attribute("class")
+    page.locator('svg.overlay .mark[data-ref="faces-3"] rect').hover()
+    assert "highlight" in page.locator(".findings-faces li.face").nth(3).get_attribute("class")
+    assert "highlight" not in line.get_attribute("class")
+
+
+def test_each_scene_drawn_can_be_hidden(page, data_dir):
+    _scan(page, data_dir / FACE_PHOTO, ["faces"])
+    faces = page.locator("svg.overlay rect.face")
+    assert faces.first.is_visible()
+    page.get_by_label("show faces").uncheck()
+    assert not any(faces.nth(i).is_visible() for i in range(faces.count()))
+    page.get_by_label("show faces").check()
+    assert faces.first.is_visible()
+
+
+def test_an_attribute_the_face_does_not_show_reads_cannot_tell(page, data_dir):
+    page.set_checked('input[name="attribute"][value="smile"]', True)
+    result = _scan(page, data_dir / FACE_PHOTO, ["faces"])
+    lines = page.locator(".findings-faces li.attribute-smile")
+    abstained = [i for i, face in enumerate(result["faces"]) if face["attributes"]["smile"]["value"] is None]
+    assert abstained, "the photo has faces too small or blurred to tell"
+    for i, face in enumerate(result["faces"]):
+        smile = face["attributes"]["smile"]
+        expected = (f"smile: cannot tell ({smile['reason'].replace('_', ' ')})" if i in abstained
+                    else f"smile: {'yes' if smile['value'] else 'no'}")
+        assert lines.nth(i).inner_text().startswith(expected)
+
+
+def test_an_error_replaces_the_results_of_before(page, data_dir):
+    _scan(page, data_dir / FACE_PHOTO, ["faces"])
+    page.fill("#api-key", "dsk_0_not-a-key")
+    page.click("#key-form button")
+    page.click("#scan")
+    page.locator("#error").wait_for()
+    assert page.locator(".result").count() == 0
+
+
+def test_the_drop_zone_has_no_browser_file_button(page):
+    drop = page.locator("#drop")
+    assert drop.inner_text().strip() == "Drop images here or choose files"
+    chooser = page.locator("#files").bounding_box()
+    assert chooser["width"] <= 1 and chooser["height"] <= 1
+    with page.expect_file_chooser() as chooser_opened:
+        drop.click()
+    assert chooser_opened.value.is_multiple()
+
+
+def test_the_key_field_is_folded_away_when_the_server_needs_none(browser, server):
+    """Local mode (no key exists) is stood in for by answering the page's probe without a key."""
+    tab = browser.new_page()
+    tab.route("**/v1/tasks?limit=1", lambda route: route.fulfill(json={"tasks": [], "next_cursor": None}))
+    tab.goto(server.url)
+    tab.get_by_text("not needed: this server runs in local mode").wait_for()
+    assert not tab.locator("#api-key").is_visible()
+    tab.close()
+    keyed = browser.new_page()  # the real server has a key: the field stays open
+    keyed.goto(server.url)
+    keyed.locator('input[name="scene"]').first.wait_for()
+    keyed.wait_for_load_state("networkidle")
+    assert keyed.locator("#api-key").is_visible()
+    keyed.close()

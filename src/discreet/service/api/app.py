@@ -24,6 +24,7 @@ from discreet.service.api.dependencies import Services, ServicesDep
 from discreet.service.api.errors import error_response, install_error_handlers
 from discreet.service.api.moderation_routes import router as moderation_router
 from discreet.service.api.routes import router
+from discreet.service.api.scene_routes import router as scene_router
 from discreet.service.api.video_routes import router as video_router
 from discreet.service.auth import RateLimiter
 from discreet.service.fetch import SafeHttp
@@ -98,12 +99,16 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         version=__version__,
         description="Privacy-first image analysis: faces, codes, text and nudity, with no profiling of people.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's own pages load Swagger UI from a CDN with an inline script: see _docs
+        redoc_url=None,
     )
     install_error_handlers(app)
     middleware.install(app, settings)
     app.include_router(router)
     app.include_router(video_router)
     app.include_router(moderation_router)
+    app.include_router(scene_router)
+    _docs(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -130,6 +135,36 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app
+
+
+def _docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from files this server serves, so it renders offline and under the same
+    Content-Security-Policy as the web page (its start-up script is web/swagger-init.js)."""
+    import fastapi_offline
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs-assets", StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"),
+              name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(DOCS_PAGE)
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Discreet API</title>
+  <link rel="icon" href="favicon.svg">
+  <link rel="stylesheet" href="docs-assets/swagger-ui.css">
+  <script src="docs-assets/swagger-ui-bundle.js" defer></script>
+  <script src="swagger-init.js" defer></script>
+</head>
+<body><div id="swagger-ui"></div></body>
+</html>
+"""
 
 
 def update_queue_metrics(state: Services) -> None:

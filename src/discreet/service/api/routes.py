@@ -6,7 +6,7 @@ import asyncio
 import base64
 import binascii
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import anyio
@@ -89,6 +89,7 @@ async def parse_scan_request(request: Request, settings: ServiceSettings,
             # files not named in `tasks` are tasks of their own, in the order they were sent
             parsed.tasks.extend(TaskIn(data_id=name) for name in files if name not in listed)
         else:
+            _refuse_raw_upload(request.headers.get("content-type", ""))
             parsed = model.model_validate_json(await request.body())
     except PydanticValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
@@ -103,6 +104,29 @@ async def parse_scan_request(request: Request, settings: ServiceSettings,
     return parsed, files
 
 
+def _refuse_raw_upload(content_type: str) -> None:
+    """A picture posted as the whole body would otherwise be reported as invalid JSON."""
+    media = content_type.partition(";")[0].strip().lower()
+    if media.startswith("video/"):
+        raise ValidationError(f"the body is a video ({media}); queue videos at POST /v1/video/async",
+                              code="invalid_request")
+    if media.startswith("image/") or media == "application/octet-stream":
+        raise ValidationError(
+            f"the body is raw bytes ({media}); send multipart/form-data with a file part named after its data_id "
+            "(curl -F photo=@image.jpg), or JSON with the image in tasks[].image_base64", code="invalid_request")
+
+
+# ISO base media files (ftyp box) that are still pictures; any other brand is a video container.
+_PICTURE_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"})
+
+
+def _refuse_video(image: bytes) -> None:
+    is_mp4_family = image[4:8] == b"ftyp" and image[8:12] not in _PICTURE_BRANDS
+    if is_mp4_family or image.startswith(b"\x1a\x45\xdf\xa3"):  # ...or Matroska/WebM
+        raise ImageError("this is a video, not an image; queue videos at POST /v1/video/async",
+                         code="unsupported_format")
+
+
 def task_source(task: TaskIn, files: dict[str, bytes]) -> tuple[bytes | None, str | None]:
     """The task's bytes or URL; raises a DiscreetError that belongs to this task alone."""
     given = [task.image_base64 is not None, task.url is not None, task.data_id in files]
@@ -111,6 +135,9 @@ def task_source(task: TaskIn, files: dict[str, bytes]) -> tuple[bytes | None, st
             "give exactly one of image_base64, url, or a file part named after the data_id", code="invalid_task"
         )
     if task.url is not None:
+        if "://" not in task.url:
+            raise ValidationError(f"the url '{task.url[:100]}' has no scheme: start it with https:// or http://",
+                                  code="invalid_task")
         return None, task.url
     if task.image_base64 is not None:
         try:
@@ -135,6 +162,7 @@ async def scan(request: Request, key: Caller, services: ServicesDep) -> JSONResp
                 async with fetches:
                     image = await anyio.to_thread.run_sync(services.http.fetch_image, url,
                                                            limiter=services.fetch_limiter)
+            _refuse_video(image)
             result = await anyio.to_thread.run_sync(
                 scan_image, image, parsed.scenes, parsed.attributes, moderation, limiter=services.scan_limiter
             )
@@ -209,14 +237,39 @@ async def get_task(task_id: str, key: Caller, store: StoreDep) -> JSONResponse:
 @router.get("/tasks", response_model=TaskList)
 async def get_tasks(
     key: Caller, store: StoreDep, settings: SettingsDep,
-    ids: Annotated[list[str], Query(description="task ids, comma-separated or repeated")],
+    ids: Annotated[list[str] | None, Query(description="task ids, comma-separated or repeated")] = None,
+    status: Annotated[TaskStatus | None, Query(description="without ids: only tasks in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="without ids: tasks per page")] = 20,
+    cursor: Annotated[str | None, Query(description="without ids: next_cursor of the previous page")] = None,
 ) -> JSONResponse:
-    """The tasks among ``ids`` that exist and are the caller's, in the order asked."""
+    """The tasks among ``ids`` that exist and are the caller's, in the order asked; without ``ids``,
+    the caller's tasks newest first, a page at a time (follow ``next_cursor``)."""
+    if ids is None:
+        after = _decode_cursor(cursor) if cursor else None
+        page = await anyio.to_thread.run_sync(lambda: store.tasks.list_tasks(key.tenant, status, limit + 1, after))
+        more = len(page) > limit
+        page = page[:limit]
+        next_cursor = _encode_cursor(page[-1]) if more else None
+        return JSONResponse({"tasks": [task_view(t) for t in page], "next_cursor": next_cursor})
     wanted = list(dict.fromkeys(i for value in ids for i in value.split(",") if i))
     if len(wanted) > settings.max_tasks:
         raise TooManyTasks(f"ask for at most {settings.max_tasks} tasks at once")
     rows = await anyio.to_thread.run_sync(store.tasks.get_tasks, key.tenant, wanted)
     return JSONResponse({"tasks": [task_view(t) for t in rows]})
+
+
+# A cursor is the position of the last task shown (its creation time and id), so pages hold
+# still while new tasks arrive at the top.
+def _encode_cursor(task: TaskRow) -> str:
+    return base64.urlsafe_b64encode(f"{task.created_at.isoformat()}|{task.id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, _, task_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(created), task_id
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise ValidationError("cursor is not a next_cursor this server gave", code="invalid_request") from exc
 
 
 @router.delete("/tasks/{task_id}", response_model=DeletedTask)

@@ -124,6 +124,7 @@ class VideoTaskRequest(_In):
 
 class TaskList(BaseModel):
     tasks: list[TaskView]
+    next_cursor: str | None = Field(None, description="when listing without ids: the next page's cursor, if any")
 
 
 class DeletedTask(BaseModel):
@@ -224,3 +225,26 @@ class FeedbackAnswer(BaseModel):
     list_name: str
     entry_id: str
     hash: str
+
+
+class SceneInfo(BaseModel):
+    scene: str
+    description: str
+    installed: bool = Field(description="whether this server has the scene's model packages")
+    extra: str | None = Field(description="the pip extra that installs the scene, when it is optional")
+
+
+class AttributeInfo(BaseModel):
+    name: str
+    description: str
+
+
+class RefusedAttribute(BaseModel):
+    name: str
+    reason: str
+
+
+class ScenesResponse(BaseModel):
+    scenes: list[SceneInfo]
+    attributes: list[AttributeInfo] = Field(description="face attributes this server offers")
+    refused_attributes: list[RefusedAttribute] = Field(description="names refused by the privacy policy, and why")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
+import time
 
 import uvicorn
 
@@ -38,7 +40,26 @@ def serve(host: str, port: int) -> None:
                         "create one with `discreet keys create TENANT`", LOOPBACK, host)
             host = LOOPBACK
         log.warning("no API key configured: anonymous requests are accepted, from this machine only")
-    uvicorn.run(
-        create_app(settings), host=host, port=port, log_config=None,
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=host, port=port, log_config=None,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
-    )
+    ))
+    threading.Thread(target=_announce_when_ready, args=(server, app, host, port), daemon=True).start()
+    server.run()
+
+
+def ready_line(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"Discreet ready at http://{shown}:{port} — web page /, API docs /docs"
+
+
+def _announce_when_ready(server: uvicorn.Server, app: object, host: str, port: int) -> None:
+    """Print the ready line once the socket listens and the models are loaded: before that, the
+    first request would wait for the models or find nothing listening."""
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.1)
+    app.state.services.models_ready.wait()  # type: ignore[attr-defined]
+    print(ready_line(host, port), flush=True)

@@ -43,7 +43,10 @@ async def video_async(request: Request, key: Caller, services: ServicesDep) -> J
     done; its result has one entry per scanned frame and, when ``anonymize`` was asked, the path to
     download the anonymized video (``GET /v1/tasks/{id}/video``) until the result expires."""
     parsed, video = await _parse(request, services.settings)
-    if (video is None) == (parsed.url is None):
+    if video is None and parsed.url is None:
+        raise ValidationError("no video: send it as a multipart file part named 'video' "
+                              "(curl -F video=@clip.mp4), or give a url", code="invalid_request")
+    if video is not None and parsed.url is not None:
         raise ValidationError("send a file part named 'video' or a url, not both", code="invalid_request")
     if video is not None:  # a bad upload is refused now, with its code, rather than in a failed task
         await anyio.to_thread.run_sync(_check_video, video)

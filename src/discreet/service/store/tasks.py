@@ -117,6 +117,19 @@ class TaskRepository:
                 TaskRow.tenant == tenant, TaskRow.id.in_(task_ids), self._unexpired()))}
         return [rows[i] for i in task_ids if i in rows]
 
+    def list_tasks(self, tenant: str, status: str | None, limit: int,
+                   after: tuple[datetime, str] | None = None) -> list[TaskRow]:
+        """The tenant's tasks newest first (ties by id), from just past ``after`` (created_at, id)."""
+        query = select(TaskRow).where(TaskRow.tenant == tenant)
+        if status is not None:
+            query = query.where(TaskRow.status == status)
+        if after is not None:
+            created, task_id = after
+            query = query.where(or_(TaskRow.created_at < created,
+                                    and_(TaskRow.created_at == created, TaskRow.id < task_id)))
+        with self.db.session() as session:
+            return list(session.scalars(query.order_by(TaskRow.created_at.desc(), TaskRow.id.desc()).limit(limit)))
+
     def count_by_status(self) -> dict[str, int]:
         with self.db.session() as session:
             return dict(session.execute(select(TaskRow.status, func.count()).group_by(TaskRow.status)).all())

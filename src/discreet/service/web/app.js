@@ -110,6 +110,7 @@ async function busy(work) {
   try {
     await work();
   } catch (err) {
+    clearResults(); // results left from an earlier action would read as this one's
     showError(err);
   } finally {
     $("#busy").hidden = true;
@@ -125,8 +126,13 @@ function svg(tag, attrs, parent) {
   return node;
 }
 
-function drawBox(layer, box, kind, label) {
-  const group = svg("g", { class: `mark ${kind}` }, layer);
+// Each finding is one <g> and one list item sharing a data-ref, so either can point at the other.
+function mark(layer, scene, ref) {
+  return svg("g", { class: "mark", "data-scene": scene, "data-ref": ref }, layer);
+}
+
+function drawBox(group, box, kind, label) {
+  const layer = group.ownerSVGElement;
   svg("rect", { class: kind, x: box.x1, y: box.y1, width: box.x2 - box.x1, height: box.y2 - box.y1 }, group);
   if (label) {
     const size = Number(layer.getAttribute("font-size"));
@@ -136,8 +142,8 @@ function drawBox(layer, box, kind, label) {
   }
 }
 
-function drawPolygon(layer, points, kind) {
-  svg("polygon", { class: kind, points: points.map((p) => `${p.x},${p.y}`).join(" ") }, layer);
+function drawPolygon(group, points, kind) {
+  svg("polygon", { class: kind, points: points.map((p) => `${p.x},${p.y}`).join(" ") }, group);
 }
 
 function formatValue(value) {
@@ -150,16 +156,19 @@ function formatValue(value) {
   return String(value);
 }
 
-// A yes/no attribute reads "smile: yes (0.93)"; head pose and quality list their fields.
+// A yes/no attribute reads "smile: yes (0.93)"; head pose and quality list their fields. Where the
+// face does not show it, the server abstains with a reason: "smile: cannot tell (too blurred)".
 function formatAttribute(name, value) {
   const label = name.replaceAll("_", " ");
+  if (value.reason) return `${label}: cannot tell (${value.reason.replaceAll("_", " ")})`;
   if (typeof value.value === "boolean") return `${label}: ${formatValue(value.value)} (${formatValue(value.probability)})`;
   return `${label}: ${formatValue(value)}`;
 }
 
-function listItem(list, text, kind) {
+function listItem(list, text, kind, ref) {
   const item = document.createElement("li");
   item.className = kind;
+  if (ref) item.dataset.ref = ref;
   item.textContent = text;
   list.append(item);
   return item;
@@ -178,7 +187,7 @@ function renderFindings(container, result) {
   if (result.faces) {
     const ul = list(`Faces: ${result.faces.length}`, "faces");
     result.faces.forEach((face, i) => {
-      const item = listItem(ul, `#${i + 1} score ${formatValue(face.score)}`, "face");
+      const item = listItem(ul, `#${i + 1} score ${formatValue(face.score)}`, "face", `faces-${i}`);
       const attributes = Object.entries(face.attributes || {}).filter(([, value]) => value !== null);
       if (attributes.length) {
         const details = document.createElement("ul");
@@ -190,15 +199,15 @@ function renderFindings(container, result) {
   }
   if (result.codes) {
     const ul = list(`Codes: ${result.codes.length}`, "codes");
-    result.codes.forEach((code) => listItem(ul, `${code.format}: ${code.payload}`, "code"));
+    result.codes.forEach((code, i) => listItem(ul, `${code.format}: ${code.payload}`, "code", `codes-${i}`));
   }
   if (result.text) {
     const ul = list(`Text lines: ${result.text.length}`, "text");
-    result.text.forEach((line) => listItem(ul, `“${line.text}” (${formatValue(line.confidence)})`, "text"));
+    result.text.forEach((line, i) => listItem(ul, `“${line.text}” (${formatValue(line.confidence)})`, "text", `text-${i}`));
   }
   if (result.nudity) {
     const ul = list(`Nudity: ${result.nudity.suggestion} (score ${formatValue(result.nudity.score)})`, "nudity");
-    result.nudity.regions.forEach((region) => listItem(ul, `${region.category} ${formatValue(region.score)}`, "nudity"));
+    result.nudity.regions.forEach((region, i) => listItem(ul, `${region.category} ${formatValue(region.score)}`, "nudity", `nudity-${i}`));
   }
   container.replaceChildren(...sections);
 }
@@ -234,17 +243,51 @@ function renderResult(item, title) {
     layer.setAttribute("viewBox", `0 0 ${width} ${height}`);
     // labels are in image pixels too: size them to the image so they read the same on any photo
     layer.setAttribute("font-size", Math.max(12, Math.round(Math.max(width, height) / 45)));
-    (item.faces || []).forEach((face, i) => drawBox(layer, face.box, "face", `face ${i + 1}`));
-    (item.codes || []).forEach((code) => drawPolygon(layer, code.corners, "code"));
-    (item.codes || []).forEach((code) => drawBox(layer, code.box, "code-box", code.payload));
-    (item.text || []).forEach((line) => drawPolygon(layer, line.polygon, "text"));
-    ((item.nudity && item.nudity.regions) || []).forEach((r) => drawBox(layer, r.box, "nudity", r.category));
+    (item.faces || []).forEach((face, i) => drawBox(mark(layer, "faces", `faces-${i}`), face.box, "face", `face ${i + 1}`));
+    (item.codes || []).forEach((code, i) => {
+      const group = mark(layer, "codes", `codes-${i}`);
+      drawPolygon(group, code.corners, "code");
+      drawBox(group, code.box, "code-box", code.payload);
+    });
+    (item.text || []).forEach((line, i) => drawPolygon(mark(layer, "text", `text-${i}`), line.polygon, "text"));
+    ((item.nudity && item.nudity.regions) || []).forEach((r, i) => drawBox(mark(layer, "nudity", `nudity-${i}`), r.box, "nudity", r.category));
+    addLayerToggles(card, layer);
     card.classList.add("drawn");
   };
   if (!file || item.width) draw();
   else picture.addEventListener("load", draw, { once: true });
   renderFindings(findings, item);
+  linkHover(card);
   return card;
+}
+
+// One checkbox per scene drawn, to see the picture without that scene's marks.
+function addLayerToggles(card, layer) {
+  const scenes = [...new Set([...layer.querySelectorAll(".mark")].map((node) => node.dataset.scene))];
+  const box = card.querySelector(".layers");
+  box.replaceChildren(...scenes.map((scene) => {
+    const label = checkbox("layer", scene, `show ${scene}`);
+    const input = label.querySelector("input");
+    input.checked = true;
+    input.addEventListener("change", () => {
+      for (const node of layer.querySelectorAll(`.mark[data-scene="${scene}"]`)) node.classList.toggle("off", !input.checked);
+    });
+    return label;
+  }));
+  box.hidden = scenes.length === 0;
+}
+
+// Pointing at a box lights up its line in the list, and pointing at a line lights up its box.
+function linkHover(card) {
+  const light = (ref, on) => {
+    for (const node of card.querySelectorAll(`[data-ref="${ref}"]`)) node.classList.toggle("highlight", on);
+  };
+  for (const type of ["mouseover", "mouseout"]) {
+    card.addEventListener(type, (event) => {
+      const target = event.target.closest("[data-ref]");
+      if (target) light(target.dataset.ref, type === "mouseover");
+    });
+  }
 }
 
 // Object URLs hold their image in memory until revoked: let go of those of the cards replaced.
@@ -408,26 +451,42 @@ function poll() {
     });
 }
 
-// ---------- face attributes ----------
+// ---------- what the server offers ----------
 
-// The attributes come from the service's own OpenAPI document (the FaceAttributes schema), so the
-// page offers exactly what this server returns and never keeps a list of its own.
-async function loadAttributes() {
-  const response = await fetch("openapi.json");
-  if (!response.ok) return;
-  const schema = (await response.json()).components?.schemas?.FaceAttributes;
-  if (!schema) return;
-  const labels = Object.entries(schema.properties).map(([name, property]) => {
-    const label = document.createElement("label");
-    const input = document.createElement("input");
-    input.type = "checkbox";
-    input.name = "attribute";
-    input.value = name;
-    label.title = property.description || "";
-    label.append(input, ` ${name.replaceAll("_", " ")}`);
+function checkbox(name, value, text, title) {
+  const label = document.createElement("label");
+  const input = document.createElement("input");
+  input.type = "checkbox";
+  input.name = name;
+  input.value = value;
+  label.title = title || "";
+  label.append(input, ` ${text}`);
+  return label;
+}
+
+// Scenes and attributes come from the server (GET /v1/scenes), so the page offers exactly what this
+// server answers; a scene whose models are not installed is shown, greyed, with how to install it.
+async function loadOffer() {
+  const offer = await (await api("/v1/scenes")).json();
+  const scenes = offer.scenes.map((scene, i) => {
+    const label = checkbox("scene", scene.scene, scene.scene, scene.description);
+    const input = label.querySelector("input");
+    input.checked = i === 0 && scene.installed;
+    if (!scene.installed) {
+      input.disabled = true;
+      label.classList.add("unavailable");
+      const hint = document.createElement("small");
+      hint.className = "muted";
+      hint.textContent = scene.extra
+        ? ` (needs the ${scene.extra} extra: scripts/install ${scene.extra})`
+        : " (its models are not installed on this server)";
+      label.append(hint);
+    }
     return label;
   });
-  $("#attribute-list").replaceWith(...labels);
+  $("#scene-list").replaceWith(...scenes);
+  const attributes = offer.attributes.map((a) => checkbox("attribute", a.name, a.name.replaceAll("_", " "), a.description));
+  $("#attribute-list").replaceWith(...attributes);
   $("#attributes").hidden = false;
 }
 
@@ -465,7 +524,16 @@ function wire() {
 
   renderTasks();
   if (state.tasks.size) poll();
-  loadAttributes().catch(() => {}); // without the document the page still scans, just without attributes
+  loadOffer().catch(showError);
+  foldKeyWhenNotNeeded().catch(() => {}); // on any doubt the key field simply stays open
+}
+
+async function foldKeyWhenNotNeeded() {
+  if (sessionStorage.getItem(KEY_STORAGE)) return;
+  const answer = await fetch("/v1/tasks?limit=1");
+  if (!answer.ok) return;
+  $("#key-box").open = false;
+  $("#key-box summary").textContent = "API key (not needed: this server runs in local mode)";
 }
 
 document.addEventListener("DOMContentLoaded", wire);
