@@ -11,8 +11,8 @@ from PIL import Image
 import discreet
 from discreet.analyzers.faces import FaceDetector
 from discreet.errors import ValidationError
-from discreet.geometry import iou
 from discreet.evaluation.packs import read_dlib
+from discreet.geometry import iou
 from discreet.imaging import decode
 
 

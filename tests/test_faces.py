@@ -9,8 +9,8 @@ import discreet
 from discreet.analyzers.faces import PRESETS, FaceDetector
 from discreet.errors import ValidationError
 from discreet.evaluation.faces import evaluate_faces
-from discreet.geometry import iou
 from discreet.evaluation.packs import read_dlib
+from discreet.geometry import iou
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 import ipaddress
 import socket
 import time
 
+import pytest
 from service_support import client, dripping_server, face_image, local_server, settings
 
 from discreet.errors import FetchError

@@ -233,9 +233,8 @@ def anonymize(
     import numpy as np
     from PIL import Image
 
-    from discreet.anonymize import DEFAULT_REDACT
+    from discreet.anonymize import DEFAULT_REDACT, encode
     from discreet.anonymize import anonymize as run
-    from discreet.anonymize import encode
     from discreet.evaluation.packs import iter_images
     from discreet.video import is_video
 

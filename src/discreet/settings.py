@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
 
 class ImageLimits(BaseSettings):
     """Limits enforced before any pixel is decoded (defaults near the cloud APIs')."""

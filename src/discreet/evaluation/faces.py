@@ -10,10 +10,10 @@ from pathlib import Path
 from discreet.analyzers.faces import FaceDetector
 from discreet.evaluation.coverage import CoverageTally, read_split
 from discreet.evaluation.metrics import average_precision
-from discreet.geometry import iou
 from discreet.evaluation.packs import LabelledBox, read_voc
+from discreet.geometry import iou
 from discreet.imaging import decode
-from discreet.schema import Box, Face
+from discreet.schema import Face
 
 #: AP ranks every detection, so scoring keeps low-confidence ones too (the product's threshold
 #: only decides where on that ranking a caller stops).

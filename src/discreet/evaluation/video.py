@@ -16,8 +16,8 @@ import av
 import cv2
 import numpy as np
 
-from discreet.geometry import Cover, draw_cover
 from discreet.evaluation.packs import AnnotatedImage, read_dlib, read_voc
+from discreet.geometry import Cover, draw_cover
 from discreet.imaging import decode
 from discreet.schema import Box
 

@@ -19,8 +19,8 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urljoin
 
 import httpx

@@ -49,7 +49,9 @@ class Services:
 
 LOCAL_MODE_CACHE_SECONDS = 1.0
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
-BODY_TYPES = ("application/json", "multipart/form-data")
+#: the body types a page of another origin can POST without a CORS preflight (multipart aside, which
+#: the routes read): refused in anonymous mode. Any other type is preflighted, and the preflight fails.
+SIMPLE_BODY_TYPES = ("text/plain", "application/x-www-form-urlencoded", "")
 
 
 def get_services(request: Request) -> Services:
@@ -76,7 +78,7 @@ def check_local_request(request: Request) -> None:
 
     the Host is a loopback name (a DNS-rebound name is refused), the client address is loopback
     (whatever address the server was bound to), an ``Origin`` is the Host's own, and a POST body is
-    JSON or multipart (a cross-origin "simple" text/plain POST is refused before it is read).
+    not of a type another origin may send without a preflight (text/plain, form-encoded, none).
     """
     host = request.headers.get("host", "").lower()
     name = host[: host.find("]") + 1] if host.startswith("[") else host.rpartition(":")[0] or host
@@ -93,7 +95,7 @@ def check_local_request(request: Request) -> None:
         raise Forbidden("anonymous requests from another origin are refused")
     if request.method == "POST":
         media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-        if media not in BODY_TYPES:
+        if media in SIMPLE_BODY_TYPES:
             raise UnsupportedMediaType("send the body as application/json or multipart/form-data")
 
 

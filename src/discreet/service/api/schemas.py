@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from discreet.analyzers import SCENES
 from discreet.moderation import LabelRule, Moderation, TermEntry
@@ -153,14 +153,17 @@ class PolicyUpdate(_In):
     labels: dict[str, LabelRule] = Field(default_factory=dict)
     is_default: bool = False
 
+#: the store keeps naive UTC times; answers carry the zone, as RFC 3339 date-times must
+UtcTime = Annotated[datetime, AfterValidator(lambda moment: moment.replace(tzinfo=moment.tzinfo or UTC))]
+
 
 class PolicyView(BaseModel):
     name: str
     version: int = Field(description="1 when made, one more at each PUT; results name the version that decided")
     labels: dict[str, LabelRule]
     is_default: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTime
+    updated_at: UtcTime
 
 
 class PolicyList(BaseModel):
@@ -177,7 +180,7 @@ class PictureListView(BaseModel):
     name: str
     kind: Kind
     entries: int
-    created_at: datetime
+    created_at: UtcTime
 
 
 class PictureLists(BaseModel):
@@ -207,8 +210,8 @@ class TermListView(BaseModel):
     id: str
     name: str
     entries: list[TermEntry]
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTime
+    updated_at: UtcTime
 
 
 class TermLists(BaseModel):
