@@ -19,7 +19,8 @@ import torch.nn.functional as F
 
 from discreet.analyzers.attribute_crops import FACE_SIZE, face_crop, landmarks_in_crop
 from discreet.analyzers.attributes import to_input
-from discreet.analyzers.faces import MEAN_BGR, FaceDetector
+from discreet.analyzers.faces import FaceDetector
+from discreet.analyzers.retinaface import MEAN_BGR
 from discreet.evaluation.attribute_packs import find_face_in_crop, read_labelled
 from discreet.imaging import decode
 from discreet.training.attributes import (

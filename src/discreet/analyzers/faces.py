@@ -6,44 +6,24 @@ inference strategy (see ``PRESETS``) can be measured and tuned with ``discreet e
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
-from functools import lru_cache
+from dataclasses import replace
 
-import cv2
 import numpy as np
 
 from discreet.analyzers.base import SceneAnalyzer
+from discreet.analyzers.retinaface import Layout, Strategy, detect_rows
 from discreet.errors import ValidationError
-from discreet.geometry import Cover, box_vote, clip_rows, nms
+from discreet.geometry import Cover
 from discreet.models import ModelInfo, new_session
 from discreet.schema import Box, Face, Landmarks, Point
 
-#: the detector's input is BGR pixels minus this mean (the attribute model's backbone subtracts it too)
-MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
-_STRIDES = (8, 16, 32)
-_ANCHOR_SIZES = ((16, 32), (64, 128), (256, 512))
-_VARIANCE_CENTER, _VARIANCE_SIZE = 0.1, 0.2
-
-
-@dataclass(frozen=True)
-class Strategy:
-    """How the detector is run on one image.
-
-    ``target_sides`` are the long sides (pixels) the image is resized to, one network pass each;
-    a small photo is enlarged so that its small faces reach the anchors' 16 px minimum.
-    ``max_upscale`` caps that enlargement. ``flip`` adds a mirrored pass for each scale.
-    Detections of all passes are fused by weighted box voting. ``calibration`` maps RetinaFace's
-    box style to the face-annotation style of the evaluation packs: ``(width factor, height factor,
-    centre shift right, centre shift down)``, factors of the box size, fitted on matched boxes.
-    """
-
-    target_sides: tuple[int, ...]
-    max_upscale: float = 3.0
-    flip: bool = False
-    calibration: tuple[float, float, float, float] = (1.0, 1.0, 0.0, 0.0)
-    min_score: float = 0.5
-    nms_iou: float = 0.4
+LAYOUT = Layout(
+    input_name="input",
+    anchor_sizes=((16, 32), (64, 128), (256, 512)),
+    order=(0, 1, 2, 3, 4),
+    mirrored_order=(1, 0, 2, 4, 3),  # mirroring swaps the eyes and the mouth corners
+    pass_floor=0.05,
+)
 
 
 # Fitted on the scenes pack's matched boxes (median ratios, stable across face sizes): annotated
@@ -121,69 +101,8 @@ class FaceDetector(SceneAnalyzer[list[Face]]):
     def _detect_rows(self, image: np.ndarray, min_score: float | None) -> np.ndarray:
         """Rows of ``x1 y1 x2 y2 score`` then 10 landmark coordinates, in original pixels."""
         self.load()
-        strategy = self.strategy
-        min_score = strategy.min_score if min_score is None else min_score
-        height, width = image.shape[:2]
-        passes = []
-        for side in strategy.target_sides:
-            scale = min(side / max(height, width), strategy.max_upscale)
-            for flip in (False, True) if strategy.flip else (False,):
-                passes.append(self._run(image, scale, flip, min(min_score, 0.05)))
-        rows = np.concatenate(passes) if passes else np.zeros((0, 15), np.float32)
-        rows = box_vote(rows, strategy.nms_iou) if len(passes) > 1 else nms(rows, strategy.nms_iou)
-        rows = rows[rows[:, 4] >= min_score]
-        return clip_rows(_calibrate(rows, strategy.calibration), width, height)
-
-    def _run(self, image: np.ndarray, scale: float, flip: bool, min_score: float) -> np.ndarray:
-        height, width = image.shape[:2]
-        new_w, new_h = max(32, round(width * scale)), max(32, round(height * scale))
-        interpolation = cv2.INTER_LINEAR if scale >= 1 else cv2.INTER_AREA
-        resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
-        if flip:
-            resized = resized[:, ::-1]
-        blob = (resized[:, :, ::-1].astype(np.float32) - MEAN_BGR).transpose(2, 0, 1)[None]
-        loc, conf, landmarks = self._session.run(None, {"input": np.ascontiguousarray(blob)})
-        anchors = _anchors(new_w, new_h)
-        scores = conf[0, :, 1]
-        keep = scores >= min_score
-        anchors, loc, landmarks, scores = anchors[keep], loc[0][keep], landmarks[0][keep], scores[keep]
-        centers = anchors[:, :2] + loc[:, :2] * _VARIANCE_CENTER * anchors[:, 2:]
-        sizes = anchors[:, 2:] * np.exp(loc[:, 2:] * _VARIANCE_SIZE)
-        boxes = np.hstack([centers - sizes / 2, centers + sizes / 2])
-        points = anchors[:, None, :2] + landmarks.reshape(-1, 5, 2) * _VARIANCE_CENTER * anchors[:, None, 2:]
-        boxes = boxes / scale
-        points = points.reshape(-1, 10) / scale
-        if flip:
-            mirrored_w = new_w / scale
-            boxes[:, [0, 2]] = mirrored_w - boxes[:, [2, 0]]
-            points[:, 0::2] = mirrored_w - points[:, 0::2]
-            # Mirroring swaps left and right: eyes (0<->1) and mouth corners (3<->4).
-            points = points.reshape(-1, 5, 2)[:, [1, 0, 2, 4, 3]].reshape(-1, 10)
-        return np.hstack([boxes, scores[:, None], points]).astype(np.float32)
-
-
-@lru_cache(maxsize=16)
-def _anchors(width: int, height: int) -> np.ndarray:
-    """Prior boxes ``cx cy w h`` in input pixels, in the network's output order."""
-    rows = []
-    for stride, sizes in zip(_STRIDES, _ANCHOR_SIZES):
-        ny, nx = math.ceil(height / stride), math.ceil(width / stride)
-        ys, xs = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
-        centers = (np.stack([xs.ravel(), ys.ravel()], axis=1) + 0.5) * stride
-        for_cell = np.repeat(centers, len(sizes), axis=0)
-        wh = np.tile(np.array([[s, s] for s in sizes], dtype=np.float64), (nx * ny, 1))
-        rows.append(np.hstack([for_cell, wh]))
-    return np.concatenate(rows).astype(np.float32)
-
-
-def _calibrate(rows: np.ndarray, calibration: tuple[float, float, float, float]) -> np.ndarray:
-    width_factor, height_factor, shift_x, shift_y = calibration
-    rows = rows.copy()
-    sizes = rows[:, 2:4] - rows[:, :2]
-    centers = (rows[:, :2] + rows[:, 2:4]) / 2 + sizes * np.array([shift_x, shift_y], dtype=np.float32)
-    half = sizes * np.array([width_factor, height_factor], dtype=np.float32) / 2
-    rows[:, :2], rows[:, 2:4] = centers - half, centers + half
-    return rows
+        min_score = self.strategy.min_score if min_score is None else min_score
+        return detect_rows(self._session, LAYOUT, self.strategy, image, min_score)
 
 
 def _to_face(row: np.ndarray) -> Face:

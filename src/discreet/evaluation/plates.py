@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from discreet.analyzers.plates import PlateDetector, Strategy
+from discreet.analyzers.plates import PlateDetector
+from discreet.analyzers.retinaface import Strategy
 from discreet.errors import ValidationError
 from discreet.evaluation.metrics import average_precision, iou, match_to_truth
 from discreet.evaluation.packs import AnnotatedImage, read_voc

@@ -15,7 +15,7 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from discreet.analyzers.faces import MEAN_BGR
+from discreet.analyzers.retinaface import MEAN_BGR
 
 #: the ONNX node names of the three MobileNet stages kept
 _STAGES = ("/fx/stage1/", "/fx/stage2/", "/fx/stage3/")

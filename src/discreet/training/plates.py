@@ -35,8 +35,8 @@ from onnx import numpy_helper
 from torch import nn
 
 from discreet.analyzers.attributes import artifact
-from discreet.analyzers.faces import MEAN_BGR
-from discreet.analyzers.plates import _VARIANCE_CENTER, _VARIANCE_SIZE, _anchors
+from discreet.analyzers.plates import LAYOUT
+from discreet.analyzers.retinaface import MEAN_BGR, VARIANCE_CENTER, VARIANCE_SIZE, anchors
 from discreet.evaluation.plates import group_of, read_split
 from discreet.geometry import iou_one_to_many
 from discreet.imaging import decode
@@ -194,8 +194,8 @@ def _targets(anchors: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.nda
         centers = (matched[:, :2] + matched[:, 2:]) / 2
         sizes = np.maximum(matched[:, 2:] - matched[:, :2], 1.0)
         a = anchors[positive]
-        encoded[positive, :2] = (centers - a[:, :2]) / (_VARIANCE_CENTER * a[:, 2:])
-        encoded[positive, 2:] = np.log(sizes / a[:, 2:]) / _VARIANCE_SIZE
+        encoded[positive, :2] = (centers - a[:, :2]) / (VARIANCE_CENTER * a[:, 2:])
+        encoded[positive, 2:] = np.log(sizes / a[:, 2:]) / VARIANCE_SIZE
     return assigned, encoded
 
 
@@ -232,7 +232,7 @@ def train(data: Path, out: Path, epochs: int, seed: int) -> None:
         )
         for item in read_split(data, "design")
     ]
-    anchors = _anchors(CROP, CROP)
+    priors = anchors(CROP, CROP, LAYOUT.anchor_sizes)
     optimiser = torch.optim.AdamW(student.parameters(), lr=2e-4, weight_decay=1e-4)
     steps = epochs * len(images)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-4, total_steps=steps, pct_start=0.1)
@@ -241,7 +241,7 @@ def train(data: Path, out: Path, epochs: int, seed: int) -> None:
         rng.shuffle(images)
         for pixels, boxes, single in images:
             blob, visible = _sample(pixels, boxes, rng)
-            assigned, encoded = _targets(anchors, visible)
+            assigned, encoded = _targets(priors, visible)
             x = torch.from_numpy(blob)[None]
             with torch.no_grad():
                 reference = teacher(x)
