@@ -59,9 +59,9 @@ def anonymize(
     Each scene's analyzer says what to cover and how (``SceneAnalyzer.covers``), how far to
     enlarge it (``cover_scale``; ``scale`` overrides it for every scene) and with which options to
     look (``anonymize_options``; ``preset`` and ``min_score`` override the faces scene's). Scenes
-    with ``recheck_covers`` are looked at again on the encoded output (with ``recheck_options``), and whatever is still found
-    (a face half-hidden by a neighbour's cover, an outline that still reads as a face) is covered
-    too, for up to ``COVER_ROUNDS`` rounds.
+    with ``recheck_covers`` are looked at again on the encoded output (with ``recheck_options``),
+    and whatever is still found (a face half-hidden by a neighbour's cover, an outline that still
+    reads as a face) is covered too, for up to ``COVER_ROUNDS`` rounds.
     """
     if method not in COVER_METHODS:
         raise ValidationError(f"unknown method '{method}'; choose one of {', '.join(COVER_METHODS)}", code="unknown_method")
