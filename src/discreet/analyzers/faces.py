@@ -6,13 +6,10 @@ inference strategy (see ``PRESETS``) can be measured and tuned with ``discreet e
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from discreet.analyzers.base import SceneAnalyzer
-from discreet.analyzers.retinaface import Layout, Strategy, detect_rows
-from discreet.errors import ValidationError
+from discreet.analyzers.retinaface import Layout, Strategy, detect_rows, resolve_strategy
 from discreet.geometry import Cover
 from discreet.models import ModelInfo, new_session
 from discreet.schema import Box, Face, Landmarks, Point
@@ -72,16 +69,7 @@ class FaceDetector(SceneAnalyzer[list[Face]]):
         self, preset: str | Strategy = "default", threads: int = 1, min_score: float | None = None
     ) -> None:
         super().__init__(threads)
-        if isinstance(preset, str):
-            if preset not in PRESETS:
-                raise ValidationError(
-                    f"unknown face preset '{preset}'; choose one of {', '.join(PRESETS)}",
-                    code="unknown_preset",
-                )
-            preset = PRESETS[preset]
-        if min_score is not None:
-            preset = replace(preset, min_score=min_score)
-        self.strategy = preset
+        self.strategy = resolve_strategy(preset, PRESETS, min_score, "face")
 
     def _load(self) -> None:
         from retinaface.weights import WEIGHTS  # the ONNX file, stored as bytes in the package

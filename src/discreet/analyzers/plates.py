@@ -8,14 +8,11 @@ fusion are written below, as for faces, and tuned with ``discreet eval plates``.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from discreet.analyzers.attributes import artifact
 from discreet.analyzers.base import SceneAnalyzer
-from discreet.analyzers.retinaface import Layout, Strategy, detect_rows
-from discreet.errors import ValidationError
+from discreet.analyzers.retinaface import Layout, Strategy, detect_rows, resolve_strategy
 from discreet.geometry import Cover
 from discreet.models import ModelInfo, new_session
 from discreet.schema import Box, Plate, Point, TextLine
@@ -76,16 +73,7 @@ class PlateDetector(SceneAnalyzer[list[Plate]]):
         """``weights``: another ONNX file of the same network instead of the shipped one (benches)."""
         super().__init__(threads)
         self.weights = weights
-        if isinstance(preset, str):
-            if preset not in PRESETS:
-                raise ValidationError(
-                    f"unknown plate preset '{preset}'; choose one of {', '.join(PRESETS)}",
-                    code="unknown_preset",
-                )
-            preset = PRESETS[preset]
-        if min_score is not None:
-            preset = replace(preset, min_score=min_score)
-        self.strategy = preset
+        self.strategy = resolve_strategy(preset, PRESETS, min_score, "plate")
 
     def _load(self) -> None:
         self._session = new_session(self.weights or artifact("plate-detector.onnx"), self.threads)
@@ -104,7 +92,7 @@ class PlateDetector(SceneAnalyzer[list[Plate]]):
 
     @classmethod
     def withhold(cls, found: list[Plate], fields: dict) -> dict:
-        """Text read inside a plate is a plate number: it is left out of the text scene."""
+        """Text read inside a plate would identify its vehicle: it is left out of the text scene."""
         if not found or not fields.get("text"):
             return fields
         return {**fields, "text": [line for line in fields["text"] if not _inside_any(line, found)]}

@@ -10,13 +10,14 @@ original image's pixels; they stay inside the analyzers, which turn them into sc
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import cv2
 import numpy as np
 import onnxruntime as ort
 
+from discreet.errors import ValidationError
 from discreet.geometry import box_vote, clip_rows, nms
 
 #: the network's input is BGR pixels minus this mean (the attribute model's backbone subtracts it too)
@@ -43,6 +44,17 @@ class Strategy:
     calibration: tuple[float, float, float, float] = (1.0, 1.0, 0.0, 0.0)
     min_score: float = 0.5
     nms_iou: float = 0.4
+
+
+def resolve_strategy(preset: str | Strategy, presets: dict[str, Strategy], min_score: float | None,
+                     kind: str) -> Strategy:
+    """A named preset (or a strategy as given), at ``min_score`` when one is given."""
+    if isinstance(preset, str):
+        if preset not in presets:
+            raise ValidationError(f"unknown {kind} preset '{preset}'; choose one of {', '.join(presets)}",
+                                  code="unknown_preset")
+        preset = presets[preset]
+    return preset if min_score is None else replace(preset, min_score=min_score)
 
 
 @dataclass(frozen=True)
