@@ -1,7 +1,7 @@
 // The Discreet page: pick images, scan them through the HTTP API, draw what was found over the
 // pictures, download anonymized copies and follow queued tasks. Plain DOM code, no build step,
-// nothing inline, so it runs under a strict Content-Security-Policy.
-"use strict";
+// nothing inline, so it runs under a strict Content-Security-Policy. An ES module: the views in
+// their own modules (anonymize-view.js, video-view.js, ...) import the helpers exported here.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const KEY_STORAGE = "discreet.apiKey";
@@ -9,7 +9,7 @@ const TASKS_STORAGE = "discreet.tasks";
 const FINISHED = new Set(["succeeded", "failed", "canceled"]);
 const POLL_MS = 1000;
 
-const $ = (selector) => document.querySelector(selector);
+export const $ = (selector) => document.querySelector(selector);
 
 const state = {
   files: new Map(), // data_id -> File, for drawing results (queued ones too) over their picture
@@ -19,7 +19,7 @@ const state = {
 
 // ---------- API ----------
 
-class ApiError extends Error {
+export class ApiError extends Error {
   constructor(code, message, requestId, status) {
     super(message);
     this.code = code;
@@ -28,7 +28,7 @@ class ApiError extends Error {
   }
 }
 
-async function api(path, options = {}) {
+export async function api(path, options = {}) {
   const headers = new Headers(options.headers || {});
   const key = sessionStorage.getItem(KEY_STORAGE);
   if (key) headers.set("Authorization", `Bearer ${key}`);
@@ -84,7 +84,7 @@ function scanForm() {
 
 // ---------- errors and busy state ----------
 
-function showError(err) {
+export function showError(err) {
   const box = $("#error");
   box.replaceChildren();
   const title = document.createElement("strong");
@@ -104,7 +104,7 @@ function clearError() {
   $("#error").hidden = true;
 }
 
-async function busy(work) {
+export async function busy(work) {
   clearError();
   $("#busy").hidden = false;
   try {
@@ -291,7 +291,7 @@ function linkHover(card) {
 }
 
 // Object URLs hold their image in memory until revoked: let go of those of the cards replaced.
-function clearResults() {
+export function clearResults() {
   const results = $("#results");
   for (const node of results.querySelectorAll('img.picture[src^="blob:"]')) URL.revokeObjectURL(node.src);
   results.replaceChildren();
@@ -402,7 +402,7 @@ function taskRow(task) {
   return row;
 }
 
-function button(label, onClick) {
+export function button(label, onClick) {
   const node = document.createElement("button");
   node.type = "button";
   node.textContent = label;
@@ -453,7 +453,7 @@ function poll() {
 
 // ---------- what the server offers ----------
 
-function checkbox(name, value, text, title) {
+export function checkbox(name, value, text, title) {
   const label = document.createElement("label");
   const input = document.createElement("input");
   input.type = "checkbox";
