@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from service_support import b64, client, face_image, wait_for_task
+from fastapi.testclient import TestClient
+from service_support import LOOPBACK, b64, client, face_image, settings, wait_for_task
+
+from discreet.service import auth
+from discreet.service.api import dependencies
+from discreet.service.api.app import create_app
 
 MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00" * 64
 
@@ -74,6 +79,19 @@ def test_scenes_lists_the_scene_registry_and_the_attribute_policy(api, monkeypat
     assert {a["name"]: a["description"] for a in offer["attributes"]} == SUPPORTED_ATTRIBUTES
     assert {r["name"]: r["reason"] for r in offer["refused_attributes"]} == REFUSED_ATTRIBUTES
     assert "/v1/scenes" in api.get("/openapi.json").json()["paths"]
+
+
+def test_scenes_say_whether_the_caller_needs_a_key(tmp_path, monkeypatch):
+    """The page learns whether to ask for a key from this answer, not from a request refused with 401."""
+    monkeypatch.setattr(dependencies, "LOCAL_MODE_CACHE_SECONDS", 0)  # a new key counts at once
+    app = create_app(settings(tmp_path, preload_models=False))
+    with TestClient(app, **LOOPBACK) as local, TestClient(app, base_url="http://127.0.0.1",
+                                                          client=("192.0.2.7", 40000)) as remote:
+        assert local.get("/v1/scenes").json()["auth"] == "none"
+        assert remote.get("/v1/scenes").json()["auth"] == "key"  # anonymous requests serve only this machine
+        assert local.get("/v1/scenes", headers={"Host": "attacker.example"}).json()["auth"] == "key"
+        auth.create_key(app.state.services.store, "tenant")
+        assert local.get("/v1/scenes").json()["auth"] == "key"
 
 
 def test_docs_page_loads_only_this_servers_files(api):

@@ -354,19 +354,29 @@ def test_the_drop_zone_has_no_browser_file_button(page):
 
 
 def test_the_key_field_is_folded_away_when_the_server_needs_none(browser, server):
-    """Local mode (no key exists) is stood in for by answering the page's probe without a key."""
+    """Local mode (no key exists) is stood in for by the server's answer to GET /v1/scenes saying so;
+    the page learns it from that answer, never from a request refused with 401."""
+    def local_mode(route):
+        offer = route.fetch().json()
+        assert offer["auth"] == "key"  # the real server has a key
+        route.fulfill(json={**offer, "auth": "none"})
+
     tab = browser.new_page()
-    tab.route("**/v1/tasks?limit=1", lambda route: route.fulfill(json={"tasks": [], "next_cursor": None}))
+    refused: list[str] = []
+    tab.on("response", lambda r: refused.append(r.url) if r.status == 401 else None)
+    tab.route("**/v1/scenes", local_mode)
     tab.goto(server.url)
     tab.get_by_text("not needed: this server runs in local mode").wait_for()
     assert not tab.locator("#api-key").is_visible()
     tab.close()
     keyed = browser.new_page()  # the real server has a key: the field stays open
+    keyed.on("response", lambda r: refused.append(r.url) if r.status == 401 else None)
     keyed.goto(server.url)
     keyed.locator('input[name="scene"]').first.wait_for()
     keyed.wait_for_load_state("networkidle")
     assert keyed.locator("#api-key").is_visible()
     keyed.close()
+    assert not refused
 
 
 def test_the_page_script_is_a_module_that_shares_its_helpers(page):

@@ -251,3 +251,5 @@ class ScenesResponse(BaseModel):
     scenes: list[SceneInfo]
     attributes: list[AttributeInfo] = Field(description="face attributes this server offers")
     refused_attributes: list[RefusedAttribute] = Field(description="names refused by the privacy policy, and why")
+    auth: Literal["none", "key"] = Field(
+        description="whether this caller needs an API key: 'none' in local mode (no key exists) from this machine")

@@ -468,6 +468,7 @@ export function checkbox(name, value, text, title) {
 // server answers; a scene whose models are not installed is shown, greyed, with how to install it.
 async function loadOffer() {
   const offer = await (await api("/v1/scenes")).json();
+  foldKeyWhenNotNeeded(offer.auth);
   const scenes = offer.scenes.map((scene, i) => {
     const label = checkbox("scene", scene.scene, scene.scene, scene.description);
     const input = label.querySelector("input");
@@ -525,13 +526,12 @@ function wire() {
   renderTasks();
   if (state.tasks.size) poll();
   loadOffer().catch(showError);
-  foldKeyWhenNotNeeded().catch(() => {}); // on any doubt the key field simply stays open
 }
 
-async function foldKeyWhenNotNeeded() {
-  if (sessionStorage.getItem(KEY_STORAGE)) return;
-  const answer = await fetch("/v1/tasks?limit=1");
-  if (!answer.ok) return;
+// The server says whether this caller needs a key (GET /v1/scenes needs none itself), so the page
+// learns it without a request that fails with 401.
+function foldKeyWhenNotNeeded(auth) {
+  if (auth !== "none" || sessionStorage.getItem(KEY_STORAGE)) return;
   $("#key-box").open = false;
   $("#key-box summary").textContent = "API key (not needed: this server runs in local mode)";
 }
