@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from service_support import LOOPBACK, b64, client, face_image, settings, wait_for_task
 
+from discreet.geometry import COVER_METHODS
 from discreet.service import auth
 from discreet.service.api import dependencies
 from discreet.service.api.app import create_app
@@ -75,7 +76,10 @@ def test_scenes_lists_the_scene_registry_and_the_attribute_policy(api, monkeypat
     assert [s["scene"] for s in offer["scenes"]] == list(SCENES)
     nudity = next(s for s in offer["scenes"] if s["scene"] == "nudity")
     assert nudity == {"scene": "nudity", "description": SCENES["nudity"].description, "installed": False,
-                      "extra": "nudity"}
+                      "extra": "nudity", "coverable": False}
+    coverable = {s["scene"] for s in offer["scenes"] if s["coverable"]}
+    assert {"faces", "plates", "codes", "text"} <= coverable
+    assert offer["cover_methods"] == list(COVER_METHODS)
     assert {a["name"]: a["description"] for a in offer["attributes"]} == SUPPORTED_ATTRIBUTES
     assert {r["name"]: r["reason"] for r in offer["refused_attributes"]} == REFUSED_ATTRIBUTES
     assert "/v1/scenes" in api.get("/openapi.json").json()["paths"]

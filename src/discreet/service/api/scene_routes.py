@@ -7,8 +7,9 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 
-from discreet.analyzers import SCENES
+from discreet.analyzers import SCENES, SceneAnalyzer
 from discreet.errors import DiscreetError
+from discreet.geometry import COVER_METHODS
 from discreet.policy import REFUSED_ATTRIBUTES, SUPPORTED_ATTRIBUTES
 from discreet.service.api.dependencies import ServicesDep, check_local_request
 from discreet.service.api.schemas import AttributeInfo, RefusedAttribute, SceneInfo, ScenesResponse
@@ -19,9 +20,11 @@ router = APIRouter(prefix="/v1")
 def scenes_answer(auth: Literal["none", "key"]) -> ScenesResponse:
     return ScenesResponse(
         scenes=[SceneInfo(scene=name, description=analyzer.description, installed=analyzer.installed(),
-                          extra=analyzer.extra) for name, analyzer in SCENES.items()],
+                          extra=analyzer.extra, coverable=analyzer.covers is not SceneAnalyzer.covers)
+                for name, analyzer in SCENES.items()],
         attributes=[AttributeInfo(name=name, description=why) for name, why in SUPPORTED_ATTRIBUTES.items()],
         refused_attributes=[RefusedAttribute(name=name, reason=why) for name, why in REFUSED_ATTRIBUTES.items()],
+        cover_methods=list(COVER_METHODS),
         auth=auth,
     )
 

@@ -235,6 +235,7 @@ class SceneInfo(BaseModel):
     description: str
     installed: bool = Field(description="whether this server has the scene's model packages")
     extra: str | None = Field(description="the pip extra that installs the scene, when it is optional")
+    coverable: bool = Field(description="whether anonymizing can cover what the scene finds (POST /v1/anonymize redact)")
 
 
 class AttributeInfo(BaseModel):
@@ -251,5 +252,6 @@ class ScenesResponse(BaseModel):
     scenes: list[SceneInfo]
     attributes: list[AttributeInfo] = Field(description="face attributes this server offers")
     refused_attributes: list[RefusedAttribute] = Field(description="names refused by the privacy policy, and why")
+    cover_methods: list[str] = Field(description="how anonymizing covers a region (the method of POST /v1/anonymize)")
     auth: Literal["none", "key"] = Field(
         description="whether this caller needs an API key: 'none' in local mode (no key exists) from this machine")
