@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from service_support import LOOPBACK, b64, client, face_image, settings, wait_for_task
 
+from discreet.anonymize import DEFAULT_REDACT
 from discreet.geometry import COVER_METHODS
 from discreet.service import auth
 from discreet.service.api import dependencies
@@ -80,6 +81,7 @@ def test_scenes_lists_the_scene_registry_and_the_attribute_policy(api, monkeypat
     coverable = {s["scene"] for s in offer["scenes"] if s["coverable"]}
     assert {"faces", "plates", "codes", "text"} <= coverable
     assert offer["cover_methods"] == list(COVER_METHODS)
+    assert offer["covered_by_default"] == list(DEFAULT_REDACT)
     assert {a["name"]: a["description"] for a in offer["attributes"]} == SUPPORTED_ATTRIBUTES
     assert {r["name"]: r["reason"] for r in offer["refused_attributes"]} == REFUSED_ATTRIBUTES
     assert "/v1/scenes" in api.get("/openapi.json").json()["paths"]

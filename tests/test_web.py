@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 from pathlib import Path
 
 import httpx
@@ -101,17 +102,46 @@ def test_qr_code_payload_is_shown(page, data_dir):
     assert expected in page.locator(".findings-codes li").inner_text()
 
 
-def test_anonymized_image_is_downloaded(page, data_dir):
+def _open_view(page, name: str) -> None:
+    page.click(f'nav.views [data-view="{name}"]')
+    page.locator(f"#view-{name}").wait_for()
+
+
+def test_anonymize_shows_the_photo_before_and_after_with_the_count_and_downloads_it(page, data_dir):
     image = data_dir / FACE_PHOTO
-    page.set_input_files("#files", str(image))
-    with page.expect_download(timeout=WAIT_MS) as download:
-        page.click("#anonymize")
+    _open_view(page, "anonymize")
+    covers = page.locator('input[name="anon-scene"]')
+    page.locator('input[name="anon-scene"][value="faces"]').wait_for(state="attached")
+    assert "nudity" not in [covers.nth(i).get_attribute("value") for i in range(covers.count())]  # nothing to cover
+    assert page.is_checked('input[name="anon-scene"][value="faces"]')
+    page.set_checked('input[name="anon-method"][value="pixelate"]', True)
+    page.set_input_files("#anon-file", str(image))
+    with page.expect_response(lambda r: r.url.endswith("/v1/anonymize"), timeout=WAIT_MS) as answer:
+        page.click("#anon-run")
+    regions = int(answer.value.headers["x-discreet-regions"])
+    assert regions > 1
+    page.wait_for_function("() => ['#anon-before', '#anon-after'].every((s) => document.querySelector(s).naturalWidth > 0)")
+    assert page.inner_text("#anon-count") == f"{regions} regions covered"
+    before, after = page.locator("#anon-before").bounding_box(), page.locator("#anon-after").bounding_box()
+    assert after["x"] >= before["x"] + before["width"] and after["y"] == before["y"]  # side by side
+    assert before["width"] > 400
+    with page.expect_download() as download:
+        page.click("#anon-download")
     assert download.value.suggested_filename == f"{image.stem}-anonymized.jpg"
     covered = Image.open(io.BytesIO(Path(download.value.path()).read_bytes()))
     original = Image.open(image)
     assert covered.size == original.size
     assert covered.convert("RGB").tobytes() != original.convert("RGB").tobytes()
-    page.wait_for_selector(".result.anonymized .picture")
+
+
+def test_anonymize_covers_only_the_scenes_ticked(page, data_dir):
+    _open_view(page, "anonymize")
+    for scene in ("faces", "plates", "codes"):
+        page.set_checked(f'input[name="anon-scene"][value="{scene}"]', scene == "codes")
+    page.set_input_files("#anon-file", str(data_dir / QR_PHOTO))
+    page.click("#anon-run")
+    page.locator("#anon-result").wait_for(timeout=WAIT_MS)
+    assert page.inner_text("#anon-count") == "1 region covered"
 
 
 def test_queued_task_reaches_succeeded_and_its_result_is_drawn(page, server, data_dir):
@@ -279,8 +309,6 @@ def test_api_docs_render_offline_under_the_servers_policy(browser, server):
 
 
 def test_the_server_says_where_it_is_once_ready(server):
-    import time
-
     expected = f"Discreet ready at {server.url} — web page /, API docs /docs"
     deadline = time.monotonic() + 30  # printed just after /readyz first answers 200
     while expected not in server.log.read_text(encoding="utf-8") and time.monotonic() < deadline:
@@ -384,3 +412,123 @@ def test_the_page_script_is_a_module_that_shares_its_helpers(page):
     assert page.locator('script[type="module"][src="app.js"]').count() == 1
     exported = page.evaluate("async () => Object.keys(await import('./app.js')).sort()")
     assert {"$", "api", "ApiError", "showError", "busy", "clearResults", "button", "checkbox"} <= set(exported)
+
+
+def test_a_video_upload_reaches_100_percent_and_its_frames_are_ticks_on_a_timeline(page, server, data_dir, tmp_path):
+    from discreet.evaluation.video import build_video, shot_photos
+
+    clip = build_video(shot_photos(data_dir)[:2], tmp_path / "clip.mp4", width=384, height=216, fps=12, shot_frames=12)
+    _open_view(page, "video")
+    page.set_input_files("#video-file", str(clip.path))
+    page.fill("#video-interval", "0.25")
+    page.check("#video-anonymize")
+    with page.expect_response(lambda r: r.url.endswith("/v1/video/async")) as queued:
+        page.click("#video-run")
+    task_id = queued.value.json()["task_id"]
+    page.wait_for_function("() => document.querySelector('#video-percent').textContent === '100%'", timeout=WAIT_MS)
+    assert page.locator("#video-progress").get_attribute("value") == "100" or page.eval_on_selector(
+        "#video-progress", "node => node.value") == 100
+    assert page.inner_text("#video-status") == "clip.mp4: succeeded"
+    task = httpx.get(f"{server.url}/v1/tasks/{task_id}", headers={"Authorization": f"Bearer {server.key}"}).json()
+    frames = task["result"]["frames"]
+    assert len(frames) == 8  # 2 s at one frame every 0.25 s
+    ticks = page.locator("#video-timeline .tick")
+    assert ticks.count() == len(frames)
+    with_faces = [i for i, frame in enumerate(frames) if frame["faces"]]
+    assert with_faces and page.locator("#video-timeline .tick.found").count() == len(with_faces)
+    first, last = ticks.first.bounding_box(), ticks.last.bounding_box()
+    assert last["x"] > first["x"] + 0.5 * page.locator("#video-timeline").bounding_box()["width"]  # spread along it
+    ticks.nth(with_faces[-1]).click()
+    assert f"faces {len(frames[with_faces[-1]]['faces'])}" in page.inner_text("#video-frame")
+    with page.expect_download(timeout=WAIT_MS) as download:
+        page.click("#video-download")
+    assert download.value.suggested_filename == "clip-anonymized.mp4"
+    from discreet.video import open_video
+
+    with open_video(Path(download.value.path())) as (_container, _stream, info):
+        assert info.frames == clip.frames
+
+
+def _queue(server, name: str, image: bytes) -> str:
+    answer = httpx.post(f"{server.url}/v1/scan/async", headers={"Authorization": f"Bearer {server.key}"},
+                        json={"scenes": ["codes"],
+                              "tasks": [{"data_id": name, "image_base64": base64.b64encode(image).decode()}]})
+    task_id = answer.json()["tasks"][0]["task_id"]
+    deadline = time.monotonic() + WAIT_MS / 1000
+    # one at a time, so the order they were created in is certain
+    while time.monotonic() < deadline and httpx.get(f"{server.url}/v1/tasks/{task_id}", headers=_auth(server)).json()["status"] in ("queued", "running"):
+        time.sleep(0.1)
+    return task_id
+
+
+def _auth(server) -> dict[str, str]:
+    return {"Authorization": f"Bearer {server.key}"}
+
+
+def test_the_tasks_view_lists_the_tenants_tasks_newest_first_filters_and_deletes(page, server, data_dir):
+    broken = _queue(server, "broken.jpg", b"not an image")
+    good = _queue(server, "qr.png", (data_dir / QR_PHOTO).read_bytes())
+    _open_view(page, "tasks")
+    rows = page.locator("#all-tasks tbody tr")
+    page.locator(f'#all-tasks tr[data-task-id="{good}"] .status').get_by_text("succeeded").wait_for(timeout=WAIT_MS)
+    ids = [rows.nth(i).get_attribute("data-task-id") for i in range(rows.count())]
+    assert ids.index(good) < ids.index(broken)  # newest first
+    assert "qr.png" in page.locator(f'#all-tasks tr[data-task-id="{good}"]').inner_text()
+    page.select_option("#tasks-status", "failed")
+    page.locator(f'#all-tasks tr[data-task-id="{good}"]').wait_for(state="detached")
+    statuses = [rows.nth(i).locator(".status").inner_text() for i in range(rows.count())]
+    assert statuses and set(statuses) == {"failed"}
+    assert page.locator(f'#all-tasks tr[data-task-id="{broken}"]').count() == 1
+    page.select_option("#tasks-status", "")
+    page.locator(f'#all-tasks tr[data-task-id="{good}"]').get_by_role("button", name="Delete").click()
+    page.locator(f'#all-tasks tr[data-task-id="{good}"]').wait_for(state="detached")
+    assert page.locator(f'#all-tasks tr[data-task-id="{broken}"]').count() == 1
+    gone = httpx.get(f"{server.url}/v1/tasks/{good}", headers={"Authorization": f"Bearer {server.key}"})
+    assert gone.status_code == 404
+
+
+def test_escape_dismisses_an_error_then_closes_the_view(page, data_dir):
+    page.fill("#api-key", "dsk_0_not-a-key")
+    page.click("#key-form button")
+    page.set_input_files("#files", str(data_dir / FACE_PHOTO))
+    page.click("#scan")
+    page.locator("#error").wait_for()
+    page.keyboard.press("Escape")
+    assert not page.locator("#error").is_visible()
+    page.keyboard.press("3")
+    assert page.locator("#view-video").is_visible() and not page.locator("#view-scan").is_visible()
+    page.keyboard.press("Escape")
+    assert page.locator("#view-scan").is_visible() and not page.locator("#view-video").is_visible()
+
+
+def test_keys_open_the_file_picker_and_scan_with_a_visible_focus(page, data_dir):
+    page.locator("#results-title").click()  # the focus leaves the key field, where letters are typed
+    with page.expect_file_chooser() as chooser:
+        page.evaluate("0")  # a round trip, so the file chooser is intercepted before the key goes down
+        page.keyboard.press("o")
+    chooser.value.set_files(str(data_dir / FACE_PHOTO))
+    with page.expect_response(lambda r: r.url.endswith("/v1/scan"), timeout=WAIT_MS):
+        page.keyboard.press("s")
+    page.wait_for_selector(".result.drawn")
+    page.keyboard.press("4")
+    focused = page.evaluate("() => [document.activeElement.dataset.view, getComputedStyle(document.activeElement).outlineStyle]")
+    assert focused == ["tasks", "solid"]
+    page.keyboard.press("Tab")  # the focus goes on from the tabs into the view shown
+    assert page.evaluate("() => document.activeElement.closest('main') !== null")
+
+
+@pytest.mark.parametrize("view", ["scan", "anonymize", "video", "tasks"])
+def test_a_phone_wide_page_does_not_scroll_sideways(page, server, data_dir, view):
+    page.set_viewport_size({"width": 390, "height": 844})
+    if view == "scan":
+        _scan(page, data_dir / FACE_PHOTO, ["faces"])
+    else:
+        _open_view(page, view)
+    if view == "tasks":
+        _queue(server, "a-name-long-enough-to-need-wrapping-on-a-phone.png", (data_dir / QR_PHOTO).read_bytes())
+        page.click("#tasks-refresh")
+        page.locator("#all-tasks tbody tr").first.wait_for()
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    for tab in ("Scan", "Anonymize", "Video", "Tasks"):
+        assert page.get_by_role("navigation", name="Views").get_by_role("button", name=tab).is_visible()

@@ -8,6 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Request
 
 from discreet.analyzers import SCENES, SceneAnalyzer
+from discreet.anonymize import DEFAULT_REDACT
 from discreet.errors import DiscreetError
 from discreet.geometry import COVER_METHODS
 from discreet.policy import REFUSED_ATTRIBUTES, SUPPORTED_ATTRIBUTES
@@ -25,6 +26,7 @@ def scenes_answer(auth: Literal["none", "key"]) -> ScenesResponse:
         attributes=[AttributeInfo(name=name, description=why) for name, why in SUPPORTED_ATTRIBUTES.items()],
         refused_attributes=[RefusedAttribute(name=name, reason=why) for name, why in REFUSED_ATTRIBUTES.items()],
         cover_methods=list(COVER_METHODS),
+        covered_by_default=list(DEFAULT_REDACT),
         auth=auth,
     )
 

@@ -253,5 +253,6 @@ class ScenesResponse(BaseModel):
     attributes: list[AttributeInfo] = Field(description="face attributes this server offers")
     refused_attributes: list[RefusedAttribute] = Field(description="names refused by the privacy policy, and why")
     cover_methods: list[str] = Field(description="how anonymizing covers a region (the method of POST /v1/anonymize)")
+    covered_by_default: list[str] = Field(description="the scenes POST /v1/anonymize covers when redact is not given")
     auth: Literal["none", "key"] = Field(
         description="whether this caller needs an API key: 'none' in local mode (no key exists) from this machine")

@@ -1,13 +1,14 @@
-// The Discreet page: pick images, scan them through the HTTP API, draw what was found over the
-// pictures, download anonymized copies and follow queued tasks. Plain DOM code, no build step,
-// nothing inline, so it runs under a strict Content-Security-Policy. An ES module: the views in
-// their own modules (anonymize-view.js, video-view.js, ...) import the helpers exported here.
+// The Discreet console: the scan view (pick images, scan them through the HTTP API, draw what was
+// found over the pictures, follow the tasks queued from this tab) and what every view shares. Plain
+// DOM code, no build step, nothing inline, so it runs under a strict Content-Security-Policy. An ES
+// module: the other views (anonymize-view.js, video-view.js, tasks-view.js) and keyboard.js import
+// the helpers exported here.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const KEY_STORAGE = "discreet.apiKey";
 const TASKS_STORAGE = "discreet.tasks";
 const FINISHED = new Set(["succeeded", "failed", "canceled"]);
-const POLL_MS = 1000;
+export const POLL_MS = 1000;
 
 export const $ = (selector) => document.querySelector(selector);
 
@@ -49,9 +50,52 @@ export async function api(path, options = {}) {
   throw new ApiError(error.code, error.message, error.request_id || null, response.status);
 }
 
+// What this server offers (GET /v1/scenes, no key needed), fetched once for every view.
+export const offer = api("/v1/scenes").then((response) => response.json());
+
+// ---------- views ----------
+
+// One view shows at a time; the nav button of the one shown carries aria-current.
+export function showView(name) {
+  for (const view of document.querySelectorAll("main > .view")) view.hidden = view.id !== `view-${name}`;
+  for (const tab of document.querySelectorAll("nav.views [data-view]")) {
+    if (tab.dataset.view === name) tab.setAttribute("aria-current", "page");
+    else tab.removeAttribute("aria-current");
+  }
+  document.dispatchEvent(new CustomEvent("view-shown", { detail: name }));
+}
+
+export function currentView() {
+  return document.querySelector("main > .view:not([hidden])").id.replace(/^view-/, "");
+}
+
 // ---------- inputs ----------
 
-function checked(name) {
+// A drop zone is a <label> for a visually hidden file input: a click opens the picker, a drop hands
+// over the dropped files; either way onFiles gets them.
+export function dropZone(zone, input, onFiles) {
+  input.addEventListener("change", () => onFiles(input.files));
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    onFiles(event.dataTransfer.files);
+  });
+}
+
+// Hands a blob to the browser as a download named `name`, and returns the link for showing again.
+export function saveBlob(link, blob, name) {
+  if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(blob);
+  link.download = name;
+  return link;
+}
+
+export function checked(name) {
   return [...document.querySelectorAll(`input[name="${name}"]:checked`)].map((input) => input.value);
 }
 
@@ -68,7 +112,7 @@ function pickFiles(fileList) {
   state.files.clear();
   for (const file of images) state.files.set(uniqueId(file.name), file);
   $("#picked").textContent = `${images.length} image${images.length > 1 ? "s" : ""}: ${[...state.files.keys()].join(", ")}`;
-  for (const id of ["#scan", "#queue", "#anonymize"]) $(id).disabled = false;
+  for (const id of ["#scan", "#queue"]) $(id).disabled = false;
   clearError();
 }
 
@@ -85,7 +129,7 @@ function scanForm() {
 // ---------- errors and busy state ----------
 
 export function showError(err) {
-  const box = $("#error");
+  const box = $("#error-text");
   box.replaceChildren();
   const title = document.createElement("strong");
   title.textContent = err.code || "error";
@@ -97,20 +141,22 @@ export function showError(err) {
     id.textContent = ` (request ${err.requestId})`;
     box.append(id);
   }
-  box.hidden = false;
+  $("#error").hidden = false;
 }
 
-function clearError() {
+export function clearError() {
   $("#error").hidden = true;
 }
 
-export async function busy(work) {
+// Runs an action with the busy line shown; on failure, `clear` empties what the action's view shows
+// (results left from an earlier action would read as this one's) and the error is shown instead.
+export async function busy(work, clear = clearResults) {
   clearError();
   $("#busy").hidden = false;
   try {
     await work();
   } catch (err) {
-    clearResults(); // results left from an earlier action would read as this one's
+    clear();
     showError(err);
   } finally {
     $("#busy").hidden = true;
@@ -328,41 +374,6 @@ async function queueScan() {
   poll();
 }
 
-function anonymizedName(name, mimeType) {
-  const extension = { "image/png": "png", "image/webp": "webp", "image/gif": "gif", "image/bmp": "bmp", "image/tiff": "tif" }[mimeType] || "jpg";
-  return `${name.replace(/\.[^.]+$/, "")}-anonymized.${extension}`;
-}
-
-async function downloadAnonymized() {
-  for (const [dataId, file] of state.files) {
-    const form = new FormData();
-    form.append("image", file, file.name);
-    form.append("method", $("#method").value);
-    const response = await api("/v1/anonymize", { method: "POST", body: form });
-    const blob = await response.blob();
-    const link = document.createElement("a");
-    link.href = URL.createObjectURL(blob);
-    link.download = anonymizedName(dataId, blob.type);
-    link.className = "download";
-    link.textContent = `Download ${link.download}`;
-    showAnonymized(dataId, link);
-    link.click();
-  }
-}
-
-function showAnonymized(dataId, link) {
-  const card = $("#result-template").content.firstElementChild.cloneNode(true);
-  card.classList.add("anonymized");
-  card.querySelector(".result-title").textContent = `Anonymized: ${dataId}`;
-  card.querySelector(".picture").src = link.href;
-  card.querySelector(".picture").alt = `${dataId}, anonymized`;
-  card.querySelector(".findings").replaceChildren(link);
-  card.querySelector("details").remove();
-  const results = $("#results");
-  if (!results.querySelector(".result")) results.replaceChildren(); // drop the "scan an image" hint
-  results.prepend(card);
-}
-
 // ---------- tasks ----------
 
 function loadTasks() {
@@ -394,9 +405,7 @@ function taskRow(task) {
   if (task.status === "succeeded" && task.result) {
     actions.append(button("Show", () => showResults([{ data_id: task.data_id, ...task.result }], "Task")));
   }
-  if (task.status === "failed" && task.error) {
-    actions.append(button("Why", () => showError(new ApiError(task.error.code, task.error.message, null, 0))));
-  }
+  if (task.status === "failed" && task.error) actions.append(whyButton(task.error));
   actions.append(button("Delete", () => busy(() => deleteTask(task.task_id))));
   row.append(...cells, actions);
   return row;
@@ -416,12 +425,21 @@ function renderTasks() {
   $("#tasks").hidden = state.tasks.size === 0;
 }
 
-async function deleteTask(taskId) {
+// A failed task's error, shown where every error is.
+export function whyButton(error) {
+  return button("Why", () => showError(new ApiError(error.code, error.message, null, 0)));
+}
+
+export async function removeTask(taskId) {
   try {
     await api(`/v1/tasks/${encodeURIComponent(taskId)}`, { method: "DELETE" });
   } catch (err) {
-    if (err.status !== 404) throw err; // already gone on the server: forget it here too
+    if (err.status !== 404) throw err; // already gone on the server: what asked shows it gone too
   }
+}
+
+async function deleteTask(taskId) {
+  await removeTask(taskId);
   state.tasks.delete(taskId);
   saveTasks();
   renderTasks();
@@ -453,10 +471,10 @@ function poll() {
 
 // ---------- what the server offers ----------
 
-export function checkbox(name, value, text, title) {
+export function checkbox(name, value, text, title, type = "checkbox") {
   const label = document.createElement("label");
   const input = document.createElement("input");
-  input.type = "checkbox";
+  input.type = type;
   input.name = name;
   input.value = value;
   label.title = title || "";
@@ -464,15 +482,13 @@ export function checkbox(name, value, text, title) {
   return label;
 }
 
-// Scenes and attributes come from the server (GET /v1/scenes), so the page offers exactly what this
-// server answers; a scene whose models are not installed is shown, greyed, with how to install it.
-async function loadOffer() {
-  const offer = await (await api("/v1/scenes")).json();
-  foldKeyWhenNotNeeded(offer.auth);
-  const scenes = offer.scenes.map((scene, i) => {
-    const label = checkbox("scene", scene.scene, scene.scene, scene.description);
+// One checkbox per scene of the server's offer; a scene whose models are not installed is shown,
+// greyed, with how to install it.
+export function sceneChoices(scenes, name, isChecked) {
+  return scenes.map((scene) => {
+    const label = checkbox(name, scene.scene, scene.scene, scene.description);
     const input = label.querySelector("input");
-    input.checked = i === 0 && scene.installed;
+    input.checked = scene.installed && isChecked(scene);
     if (!scene.installed) {
       input.disabled = true;
       label.classList.add("unavailable");
@@ -485,9 +501,22 @@ async function loadOffer() {
     }
     return label;
   });
-  $("#scene-list").replaceWith(...scenes);
-  const attributes = offer.attributes.map((a) => checkbox("attribute", a.name, a.name.replaceAll("_", " "), a.description));
-  $("#attribute-list").replaceWith(...attributes);
+}
+
+// Scenes and attributes come from the server, so the page offers exactly what this server answers;
+// the attributes it refuses are listed with why, next to the ones it offers.
+async function loadOffer() {
+  const { scenes, attributes, refused_attributes: refused, auth } = await offer;
+  foldKeyWhenNotNeeded(auth);
+  $("#scene-list").replaceWith(...sceneChoices(scenes, "scene", (scene) => scene === scenes[0]));
+  $("#attribute-list").replaceWith(...attributes.map((a) => checkbox("attribute", a.name, a.name.replaceAll("_", " "), a.description)));
+  $("#refused-list").replaceChildren(...refused.map((r) => {
+    const item = document.createElement("li");
+    const name = document.createElement("strong");
+    name.textContent = r.name.replaceAll("_", " ");
+    item.append(name, `: ${r.reason}`);
+    return item;
+  }));
   $("#attributes").hidden = false;
 }
 
@@ -506,22 +535,14 @@ function wire() {
     if (state.tasks.size) poll();
   });
 
-  $("#files").addEventListener("change", (event) => pickFiles(event.target.files));
-  const drop = $("#drop");
-  drop.addEventListener("dragover", (event) => {
-    event.preventDefault();
-    drop.classList.add("over");
-  });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (event) => {
-    event.preventDefault();
-    drop.classList.remove("over");
-    pickFiles(event.dataTransfer.files);
-  });
+  dropZone($("#drop"), $("#files"), pickFiles);
+  $("#error-close").addEventListener("click", clearError);
+  for (const tab of document.querySelectorAll("nav.views [data-view]")) {
+    tab.addEventListener("click", () => showView(tab.dataset.view));
+  }
 
   $("#scan").addEventListener("click", () => busy(scanNow));
   $("#queue").addEventListener("click", () => busy(queueScan));
-  $("#anonymize").addEventListener("click", () => busy(downloadAnonymized));
 
   renderTasks();
   if (state.tasks.size) poll();
