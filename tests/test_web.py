@@ -437,7 +437,7 @@ def test_a_video_upload_reaches_100_percent_and_its_frames_are_ticks_on_a_timeli
     with_faces = [i for i, frame in enumerate(frames) if frame["faces"]]
     assert with_faces and page.locator("#video-timeline .tick.found").count() == len(with_faces)
     first, last = ticks.first.bounding_box(), ticks.last.bounding_box()
-    assert last["x"] > first["x"] + 0.5 * page.locator("#video-timeline").bounding_box()["width"]  # spread along it
+    assert last["x"] > first["x"] + 0.5 * page.locator("#video-ticks").bounding_box()["width"]  # spread along it
     ticks.nth(with_faces[-1]).click()
     assert f"faces {len(frames[with_faces[-1]]['faces'])}" in page.inner_text("#video-frame")
     with page.expect_download(timeout=WAIT_MS) as download:

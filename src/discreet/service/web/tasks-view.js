@@ -9,7 +9,7 @@ const PAGE_SIZE = 20;
 const paging = { cursors: [null], page: 0, next: null };
 
 function kind(task) {
-  if (!task.result) return "";
+  if (!task.result) return "—"; // the list says what a task was only once its result is in
   return task.result.frames ? "video" : "image";
 }
 

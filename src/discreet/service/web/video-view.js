@@ -20,7 +20,7 @@ function pick(files) {
 function clear() {
   clearTimeout(pollTimer);
   $("#video-task").hidden = true;
-  $("#video-timeline").replaceChildren();
+  $("#video-ticks").replaceChildren();
   $("#video-frame").replaceChildren();
   $("#video-download").hidden = true;
 }
@@ -79,7 +79,7 @@ function describe(frame) {
 }
 
 function showFrame(tick, frame) {
-  for (const other of $("#video-timeline").querySelectorAll(".tick[aria-pressed]")) other.removeAttribute("aria-pressed");
+  for (const other of $("#video-ticks").querySelectorAll(".tick[aria-pressed]")) other.removeAttribute("aria-pressed");
   tick.setAttribute("aria-pressed", "true");
   const detail = document.createElement("p");
   detail.textContent = describe(frame);
@@ -107,7 +107,8 @@ function showResult(task) {
     band.title = `${clock(segment.start)}–${clock(segment.end)}: ${segment.suggestion} ${segment.labels.join(", ")}`;
     return band;
   });
-  $("#video-timeline").replaceChildren(...bands, ...ticks);
+  $("#video-ticks").replaceChildren(...bands, ...ticks);
+  $("#video-end").textContent = clock(duration);
   $("#video-timeline").hidden = false;
   const found = frames.filter((frame) => frameCounts(frame).some(([, count]) => count > 0)).length;
   $("#video-frame").textContent = `${frames.length} frames scanned over ${clock(duration)}, something found in ${found}. Pick a tick to see what.`;
