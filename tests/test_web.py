@@ -13,6 +13,9 @@ import pytest
 from live_server import live_server
 from PIL import Image
 
+from discreet.evaluation.video import build_video, shot_photos
+from discreet.video import open_video
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -339,6 +342,27 @@ def test_pointing_at_a_box_or_its_line_lights_up_the_other(page, data_dir):
     assert "highlight" not in line.get_attribute("class")
 
 
+def test_zooming_in_keeps_the_boxes_on_the_faces(page, data_dir):
+    page.set_viewport_size({"width": 1280, "height": 900})
+    _scan(page, data_dir / FACE_PHOTO, ["faces"])
+    fitted = page.locator(".result .picture").bounding_box()
+    page.get_by_role("button", name="Zoom in").click()
+    page.get_by_role("button", name="Zoom in").click()
+    assert page.inner_text(".zoom-level") == "200%"
+    picture = page.locator(".result .picture").bounding_box()
+    assert picture["width"] == pytest.approx(2 * fitted["width"], abs=2)
+    assert page.locator(".result svg.overlay").bounding_box() == picture
+    frame = page.locator(".result .frame")
+    assert frame.evaluate("node => node.scrollWidth > node.clientWidth")  # the frame scrolls, not the page
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 1280
+    page.locator(".findings-faces li.face").nth(1).click()  # its box is scrolled into the frame
+    box = page.locator('svg.overlay .mark[data-ref="faces-1"] rect').bounding_box()
+    seen = frame.bounding_box()
+    assert seen["x"] <= box["x"] and box["x"] + box["width"] <= seen["x"] + seen["width"]
+    page.get_by_role("button", name="Zoom out").click()
+    assert page.inner_text(".zoom-level") == "150%"
+
+
 def test_each_scene_drawn_can_be_hidden(page, data_dir):
     _scan(page, data_dir / FACE_PHOTO, ["faces"])
     faces = page.locator("svg.overlay rect.face")
@@ -415,8 +439,6 @@ def test_the_page_script_is_a_module_that_shares_its_helpers(page):
 
 
 def test_a_video_upload_reaches_100_percent_and_its_frames_are_ticks_on_a_timeline(page, server, data_dir, tmp_path):
-    from discreet.evaluation.video import build_video, shot_photos
-
     clip = build_video(shot_photos(data_dir)[:2], tmp_path / "clip.mp4", width=384, height=216, fps=12, shot_frames=12)
     _open_view(page, "video")
     page.set_input_files("#video-file", str(clip.path))
@@ -426,10 +448,9 @@ def test_a_video_upload_reaches_100_percent_and_its_frames_are_ticks_on_a_timeli
         page.click("#video-run")
     task_id = queued.value.json()["task_id"]
     page.wait_for_function("() => document.querySelector('#video-percent').textContent === '100%'", timeout=WAIT_MS)
-    assert page.locator("#video-progress").get_attribute("value") == "100" or page.eval_on_selector(
-        "#video-progress", "node => node.value") == 100
+    assert page.eval_on_selector("#video-progress", "node => node.value") == 100
     assert page.inner_text("#video-status") == "clip.mp4: succeeded"
-    task = httpx.get(f"{server.url}/v1/tasks/{task_id}", headers={"Authorization": f"Bearer {server.key}"}).json()
+    task = httpx.get(f"{server.url}/v1/tasks/{task_id}", headers=_auth(server)).json()
     frames = task["result"]["frames"]
     assert len(frames) == 8  # 2 s at one frame every 0.25 s
     ticks = page.locator("#video-timeline .tick")
@@ -443,14 +464,12 @@ def test_a_video_upload_reaches_100_percent_and_its_frames_are_ticks_on_a_timeli
     with page.expect_download(timeout=WAIT_MS) as download:
         page.click("#video-download")
     assert download.value.suggested_filename == "clip-anonymized.mp4"
-    from discreet.video import open_video
-
     with open_video(Path(download.value.path())) as (_container, _stream, info):
         assert info.frames == clip.frames
 
 
 def _queue(server, name: str, image: bytes) -> str:
-    answer = httpx.post(f"{server.url}/v1/scan/async", headers={"Authorization": f"Bearer {server.key}"},
+    answer = httpx.post(f"{server.url}/v1/scan/async", headers=_auth(server),
                         json={"scenes": ["codes"],
                               "tasks": [{"data_id": name, "image_base64": base64.b64encode(image).decode()}]})
     task_id = answer.json()["tasks"][0]["task_id"]
@@ -483,7 +502,7 @@ def test_the_tasks_view_lists_the_tenants_tasks_newest_first_filters_and_deletes
     page.locator(f'#all-tasks tr[data-task-id="{good}"]').get_by_role("button", name="Delete").click()
     page.locator(f'#all-tasks tr[data-task-id="{good}"]').wait_for(state="detached")
     assert page.locator(f'#all-tasks tr[data-task-id="{broken}"]').count() == 1
-    gone = httpx.get(f"{server.url}/v1/tasks/{good}", headers={"Authorization": f"Bearer {server.key}"})
+    gone = httpx.get(f"{server.url}/v1/tasks/{good}", headers=_auth(server))
     assert gone.status_code == 404
 
 
@@ -515,6 +534,25 @@ def test_keys_open_the_file_picker_and_scan_with_a_visible_focus(page, data_dir)
     assert focused == ["tasks", "solid"]
     page.keyboard.press("Tab")  # the focus goes on from the tabs into the view shown
     assert page.evaluate("() => document.activeElement.closest('main') !== null")
+
+
+def test_the_tasks_view_pages_through_the_tasks(page, server):
+    answer = httpx.post(f"{server.url}/v1/scan/async", headers=_auth(server), json={
+        "scenes": ["codes"], "tasks": [{"data_id": f"page-{n}", "url": "ftp://nowhere"} for n in range(21)]})
+    assert answer.status_code == 202
+    _open_view(page, "tasks")
+    rows = page.locator("#all-tasks tbody tr")
+    rows.first.wait_for()
+    first_page = [rows.nth(i).get_attribute("data-task-id") for i in range(rows.count())]
+    assert len(first_page) == 20 and page.inner_text("#tasks-page") == "Page 1"
+    assert page.is_disabled("#tasks-newer")
+    page.click("#tasks-older")
+    page.get_by_text("Page 2").wait_for()
+    second_page = [rows.nth(i).get_attribute("data-task-id") for i in range(rows.count())]
+    assert second_page and not set(second_page) & set(first_page)
+    page.click("#tasks-newer")
+    page.get_by_text("Page 1").wait_for()
+    assert [rows.nth(i).get_attribute("data-task-id") for i in range(rows.count())] == first_page
 
 
 @pytest.mark.parametrize("view", ["scan", "anonymize", "video", "tasks"])

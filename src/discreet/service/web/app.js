@@ -271,7 +271,8 @@ function renderResult(item, title) {
     picture.src = URL.createObjectURL(file);
     picture.alt = item.data_id;
   } else {
-    card.querySelector(".stage").hidden = true;
+    card.querySelector(".frame").hidden = true;
+    card.querySelector(".zoom").hidden = true;
   }
   if (item.error) {
     card.classList.add("failed");
@@ -304,7 +305,25 @@ function renderResult(item, title) {
   else picture.addEventListener("load", draw, { once: true });
   renderFindings(findings, item);
   linkHover(card);
+  addZoom(card);
   return card;
+}
+
+const ZOOM_LEVELS = [1, 1.5, 2, 3, 4];
+
+// The picture and its overlay grow together inside a frame that scrolls, so boxes stay on their faces.
+function addZoom(card) {
+  let level = 0;
+  const set = (next) => {
+    level = Math.max(0, Math.min(ZOOM_LEVELS.length - 1, next));
+    card.querySelector(".stage").style.width = `${ZOOM_LEVELS[level] * 100}%`;
+    card.querySelector(".zoom-level").textContent = `${ZOOM_LEVELS[level] * 100}%`;
+    card.querySelector(".zoom-out").disabled = level === 0;
+    card.querySelector(".zoom-in").disabled = level === ZOOM_LEVELS.length - 1;
+  };
+  card.querySelector(".zoom-in").addEventListener("click", () => set(level + 1));
+  card.querySelector(".zoom-out").addEventListener("click", () => set(level - 1));
+  set(0);
 }
 
 // One checkbox per scene drawn, to see the picture without that scene's marks.
@@ -328,6 +347,12 @@ function linkHover(card) {
   const light = (ref, on) => {
     for (const node of card.querySelectorAll(`[data-ref="${ref}"]`)) node.classList.toggle("highlight", on);
   };
+  // a line clicked brings its box into sight in a zoomed picture
+  card.querySelector(".findings").addEventListener("click", (event) => {
+    const line = event.target.closest("[data-ref]");
+    const box = line && card.querySelector(`.overlay [data-ref="${line.dataset.ref}"]`);
+    if (box) box.scrollIntoView({ block: "nearest", inline: "nearest" });
+  });
   for (const type of ["mouseover", "mouseout"]) {
     card.addEventListener(type, (event) => {
       const target = event.target.closest("[data-ref]");
