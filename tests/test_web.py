@@ -431,7 +431,7 @@ def test_the_key_field_is_folded_away_when_the_server_needs_none(browser, server
     assert not refused
 
 
-def test_the_page_script_is_a_module_that_shares_its_helpers(page):
+def test_the_page_script_is_a_module_that_shares_its_functions(page):
     """Views in their own modules import these from app.js; importing it again reuses the same module."""
     assert page.locator('script[type="module"][src="app.js"]').count() == 1
     exported = page.evaluate("async () => Object.keys(await import('./app.js')).sort()")

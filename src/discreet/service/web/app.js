@@ -2,7 +2,7 @@
 // found over the pictures, follow the tasks queued from this tab) and what every view shares. Plain
 // DOM code, no build step, nothing inline, so it runs under a strict Content-Security-Policy. An ES
 // module: the other views (anonymize-view.js, video-view.js, tasks-view.js) and keyboard.js import
-// the helpers exported here.
+// the functions exported here.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const KEY_STORAGE = "discreet.apiKey";
