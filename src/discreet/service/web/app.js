@@ -55,7 +55,9 @@ export const offer = api("/v1/scenes").then((response) => response.json());
 
 // ---------- views ----------
 
-// One view shows at a time; the nav button of the one shown carries aria-current.
+// One view shows at a time; the nav button of the one shown carries aria-current. A view is a
+// <section id="view-NAME" class="view"> in <main>, a <button data-view="NAME"> in nav.views, and its
+// own module script in index.html; it hears "view-shown" (detail: NAME) on document when shown.
 export function showView(name) {
   for (const view of document.querySelectorAll("main > .view")) view.hidden = view.id !== `view-${name}`;
   for (const tab of document.querySelectorAll("nav.views [data-view]")) {
