@@ -11,9 +11,12 @@ from PIL import Image
 import discreet
 from discreet.analyzers.faces import FaceDetector
 from discreet.errors import ValidationError
+from discreet.evaluation.coverage import covered_shares
+from discreet.evaluation.video import COVERED_SHARE
 from discreet.evaluation.packs import read_dlib
 from discreet.geometry import iou
 from discreet.imaging import decode
+from discreet.schema import Box
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +80,27 @@ def test_bad_options_are_validation_errors(data_dir):
         discreet.anonymize(data_dir / "dlib-faces" / "2008_001009.jpg", "smudge")  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
         discreet.anonymize(data_dir / "dlib-faces" / "2008_001009.jpg", scale=0.5)
+
+
+# Faces of the scenes pack's design split that the scan's `default` preset does not find, picked by
+# measurement: masked, soft (blurred or out of focus) and small faces; (photo, annotated box, why).
+MISSED_BY_DEFAULT = [
+    ("maksssksksss44.jpg", (43, 139, 80, 182), "masked, 37 px"),
+    ("maksssksksss112.jpg", (90, 84, 138, 131), "mask worn below the nose, 48 px"),
+    ("maksssksksss340.jpg", (59, 1, 105, 55), "masked, cut by the top edge"),
+    ("maksssksksss268.jpg", (73, 76, 148, 137), "masked and soft, 75 px"),
+    ("maksssksksss254.jpg", (130, 63, 152, 85), "masked and blurred, 22 px"),
+    ("maksssksksss758.jpg", (318, 48, 338, 72), "masked and blurred, 20 px"),
+    ("maksssksksss240.jpg", (184, 201, 198, 211), "small, 14 px"),
+    ("maksssksksss240.jpg", (314, 231, 328, 244), "small, 14 px"),
+]
+
+
+@pytest.mark.parametrize(("photo", "corners", "why"), MISSED_BY_DEFAULT, ids=[f"{p}-{w}" for p, _, w in MISSED_BY_DEFAULT])
+def test_faces_the_default_preset_misses_are_covered(data_dir, photo, corners, why):
+    path = data_dir / "scenes" / "images" / photo
+    face = Box(x1=corners[0], y1=corners[1], x2=corners[2], y2=corners[3])
+    found = FaceDetector("default").analyze(decode(path))
+    assert all(iou(face, f.box) < 0.3 for f in found), "the default preset finds it: not a missed face"
+    mask = discreet.anonymize(path, "solid", redact=["faces"]).cover_mask
+    assert covered_shares(mask, [face])[0] >= COVERED_SHARE

@@ -88,7 +88,7 @@ def detect_rows(session: ort.InferenceSession, layout: Layout, strategy: Strateg
     rows = np.concatenate(passes) if passes else np.zeros((0, layout.columns), np.float32)
     rows = box_vote(rows, strategy.nms_iou) if len(passes) > 1 else nms(rows, strategy.nms_iou)
     rows = rows[rows[:, 4] >= min_score]
-    return clip_rows(_calibrate(rows, strategy.calibration), width, height)
+    return clip_rows(calibrate(rows, strategy.calibration), width, height)
 
 
 def _run(session: ort.InferenceSession, layout: Layout, image: np.ndarray, scale: float, flip: bool,
@@ -134,7 +134,8 @@ def anchors(width: int, height: int, anchor_sizes: tuple[tuple[int, int], ...]) 
     return np.concatenate(rows).astype(np.float32)
 
 
-def _calibrate(rows: np.ndarray, calibration: tuple[float, float, float, float]) -> np.ndarray:
+def calibrate(rows: np.ndarray, calibration: tuple[float, float, float, float]) -> np.ndarray:
+    """Rows with their boxes mapped to an annotation style (``Strategy.calibration``)."""
     width_factor, height_factor, shift_x, shift_y = calibration
     rows = rows.copy()
     sizes = rows[:, 2:4] - rows[:, :2]

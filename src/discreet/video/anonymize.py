@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from discreet.analyzers import SCENES, SceneAnalyzer
-from discreet.analyzers.faces import PRESETS, FaceDetector
+from discreet.analyzers.faces import FUSIONS, PRESETS, FaceDetector
 from discreet.anonymize import DEFAULT_REDACT
 from discreet.errors import ValidationError
 from discreet.geometry import COVER_METHODS, Cover, CoverMethod, CoverShape, box_rows, draw_cover
@@ -43,9 +43,9 @@ Progress = Callable[[int, int], None]
 DETECT_EVERY = 3
 DETECT_SIDE = 720
 KEEP_FRAMES = 25
-#: faces are looked for at 0.3: the still-image anonymizer's 0.1 has not been measured on video,
-#: where every detection is carried over the frames between
-DETECT_MIN_SCORE = 0.3
+#: faces are looked for as the still-image anonymizer looks (RetinaFace at this score joined by
+#: CenterFace, ``FUSIONS["anonymize"]``), at ``DETECT_SIDE``
+DETECT_MIN_SCORE = PRESETS["anonymize"].min_score
 #: A cut: the mean absolute difference (0-255) of 32x18 grey thumbnails of consecutive frames is
 #: over this and over twice the difference before it (a fast pan changes frames steadily, a cut at once).
 CUT_DIFFERENCE = 20.0
@@ -87,8 +87,8 @@ def anonymize_video(
     """Write ``target`` (container from its name ending) with what the ``redact`` scenes find
     covered in every frame.
 
-    The analyzers run on every ``detect_every``-th frame (and the last), the face detector with its
-    long side at ``detect_side`` pixels; one ``CoverTracker`` a scene plans the covers of the
+    The analyzers run on every ``detect_every``-th frame (and the last), the face detector (the
+    anonymizer's RetinaFace and CenterFace) with RetinaFace's long side at ``detect_side`` pixels; one ``CoverTracker`` a scene plans the covers of the
     frames in between. Covers are the scene's box drawn in its shape (a face's ellipse; a tilted
     region's box, since a tracked cover is a box), enlarged by ``scale`` or the scene's own
     ``cover_scale``. ``on_progress(frames done, total)`` may raise to stop; ``on_covers(frame,
@@ -180,12 +180,13 @@ def anonymize_video(
 
 
 def _analyzers(redact: list[str], detect_side: int, min_score: float, threads: int) -> dict[str, SceneAnalyzer]:
-    """The analyzer of each scene to cover; faces at ``detect_side`` pixels and ``min_score``."""
+    """The analyzer of each scene to cover; faces as the anonymizer finds them, RetinaFace at
+    ``detect_side`` pixels and ``min_score``."""
     built: dict[str, SceneAnalyzer] = {}
     for scene in redact:
         if scene == "faces":
-            strategy = replace(PRESETS["default"], target_sides=(detect_side,), min_score=min_score)
-            built[scene] = FaceDetector(strategy, threads=threads)
+            strategy = replace(PRESETS["anonymize"], target_sides=(detect_side,), min_score=min_score)
+            built[scene] = FaceDetector(strategy, threads=threads, fusion=FUSIONS["anonymize"])
         else:
             built[scene] = shared_analyzer(SCENES[scene], threads, SCENES[scene].anonymize_options)
     return built
