@@ -5,8 +5,11 @@ a task that kills its worker."""
 
 from __future__ import annotations
 
+import base64
 import shutil
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -21,6 +24,7 @@ if not shutil.which("redis-server"):
 from cluster import local_cluster, postgres_database
 
 from discreet.client import read_status
+from discreet.service.auth import create_key
 from discreet.service.store import NewTask, Store
 from discreet.service.store.tables import LOCAL_KEY_ID
 
@@ -120,3 +124,63 @@ def test_a_task_that_kills_its_worker_ends_failed_and_others_finish(tmp_path, da
         (orphan,), _ = store.tasks.submit(store.keys.get_key(LOCAL_KEY_ID), ["faces"], [], [NewTask("orphan", image=images[0][1])])
         store.close()
         assert cluster.wait([orphan.id], DEADLINE, callbacks=False)[0]["status"] == "succeeded"
+
+
+class HeldReceiver(ThreadingHTTPServer):
+    """A callback receiver that answers only once ``release`` is set (or after ``hold`` seconds)."""
+
+    daemon_threads = True
+
+    def __init__(self, hold: float) -> None:
+        self.arrived, self.release, self.hold = threading.Event(), threading.Event(), hold
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.arrived.set()
+                receiver.release.wait(receiver.hold)
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hook"
+
+
+def test_a_slow_callback_receiver_does_not_hold_another_tenants_task_on_a_worker(tmp_path, data_dir):
+    """One worker process running one task at a time: tenant A's receiver holds its callback (well
+    within the callback deadline) while tenant B's task runs and B's callback arrives."""
+    hold = 150  # longer than the test waits for B's callback, so a worker that waits on A fails the test
+    with local_cluster(tmp_path, apis=1, workers=1, callback_timeout_seconds=hold + 30) as cluster:
+        store = Store(cluster.database_url)
+        (key_a, _), (key_b, _) = create_key(store, "tenant-a"), create_key(store, "tenant-b")
+        store.close()
+        slow = HeldReceiver(hold)
+        try:
+            (name_a, image_a), (name_b, image_b) = _images(data_dir, 2)
+
+            def submit(key: str, name: str, image: bytes, callback_url: str) -> str:
+                answer = httpx.post(cluster.urls[0] + "/v1/scan/async", timeout=60,
+                                    headers={"Authorization": f"Bearer {key}"},
+                                    json={"scenes": ["faces"], "callback_url": callback_url,
+                                          "tasks": [{"data_id": name, "image_base64": base64.b64encode(image).decode()}]})
+                assert answer.status_code == 202, answer.text
+                return answer.json()["tasks"][0]["task_id"]
+
+            submit(key_a, name_a, image_a, slow.url)
+            assert slow.arrived.wait(DEADLINE), "tenant A's callback never left"
+            task_b = submit(key_b, name_b, image_b, cluster.receiver.url)
+            # A's receiver still holds its delivery: a worker that waited on it would run B after 150 s
+            assert wait_until(lambda: cluster.receiver.deliveries[task_b], "tenant B's callback", 100) == 1
+        finally:
+            slow.release.set()
+            slow.shutdown()
+            slow.server_close()

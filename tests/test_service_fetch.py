@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import time
 
 import pytest
@@ -180,3 +181,35 @@ def test_a_refusal_does_not_name_the_internal_address(tmp_path, monkeypatch):
     with pytest.raises(FetchError) as refused:
         _fetcher(tmp_path).check("http://intranet.example/x.jpg")
     assert "10.20.30.40" not in refused.value.message and "intranet.example" in refused.value.message
+
+
+@pytest.fixture
+def hanging_resolver(monkeypatch):
+    """getaddrinfo that answers nothing until the test ends (30 s at most, a hang guard)."""
+    released = threading.Event()
+
+    def hang(*_args, **_kwargs):
+        released.wait(30)
+        raise socket.gaierror("the resolver gave up")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hang)
+    yield
+    released.set()
+
+
+def test_a_hanging_resolver_is_cut_at_the_fetch_deadline(tmp_path, hanging_resolver):
+    fetcher = _fetcher(tmp_path, fetch_timeout_seconds=0.6)
+    started = time.monotonic()
+    with pytest.raises(FetchError) as slow:
+        fetcher.fetch_image("http://slow-dns.example/x.jpg")
+    assert time.monotonic() - started < 20  # a hang guard: the resolver would hold it 30 s
+    assert slow.value.code == "url_timeout"
+
+
+def test_a_hanging_resolver_is_cut_at_the_callback_deadline(tmp_path, hanging_resolver):
+    fetcher = _fetcher(tmp_path, callback_timeout_seconds=0.6)
+    started = time.monotonic()
+    with pytest.raises(FetchError) as slow:
+        fetcher.post("http://slow-dns.example/hook", b"{}", {"content-type": "application/json"})
+    assert time.monotonic() - started < 20
+    assert slow.value.code == "callback_failed"

@@ -8,8 +8,9 @@ NAT64 prefix ``64:ff9b:1::/48`` is refused). A refusal never names the address a
 the original ``Host`` header and TLS server name, so a second DNS answer (rebinding) is never used.
 Hosts in ``DISCREET_URL_ALLOWLIST`` skip the address check (and only that). Bodies are streamed and
 cut at the byte limit. Each fetch (all its hops) and each callback delivery runs under one overall
-deadline (``asyncio.timeout`` around the async httpx calls), so a server that drips its status line
-and headers is cut at the deadline too, not only one whose body is slow.
+deadline (``asyncio.timeout`` around the DNS lookups and the async httpx calls), so a resolver that
+hangs or a server that drips its status line and headers is cut at the deadline too, not only one
+whose body is slow.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urljoin
@@ -88,6 +91,15 @@ class SafeHttp:
 
     def check(self, url: str) -> Target:
         """Parse, resolve and vet one URL; returns the address to connect to."""
+        parsed, host, port = self._parse(url)
+        return self._vet(parsed, host, _resolve(host, port))
+
+    async def _check(self, url: str) -> Target:
+        """``check`` with the lookup awaited, so the caller's deadline also cuts a resolver that hangs."""
+        parsed, host, port = self._parse(url)
+        return self._vet(parsed, host, await _resolve_in_thread(host, port))
+
+    def _parse(self, url: str) -> tuple[httpx.URL, str, int]:
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, TypeError) as exc:
@@ -99,8 +111,9 @@ class SafeHttp:
             raise refused("the URL has no host")
         if parsed.userinfo:
             raise refused("URLs with credentials are not fetched")
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        addresses = _resolve(host, port)
+        return parsed, host, parsed.port or (443 if parsed.scheme == "https" else 80)
+
+    def _vet(self, parsed: httpx.URL, host: str, addresses: list[IPAddress]) -> Target:
         if host not in self.allowed_hosts:
             bad = [str(ip) for ip in addresses if not is_public(ip)]
             if bad:  # the address stays in the server's log: naming it would map the internal network
@@ -128,7 +141,7 @@ class SafeHttp:
     async def _fetch_image(self, url: str) -> bytes:
         async with self._client() as client:
             for _hop in range(self.max_redirects + 1):
-                target = self.check(url)
+                target = await self._check(url)
                 try:
                     response = await self._send(client, "GET", target, timeout=self.timeout)
                     try:
@@ -166,7 +179,7 @@ class SafeHttp:
                        FetchError(f"the callback took over {self.callback_timeout:g} s", code="callback_failed"))
 
     async def _post(self, url: str, content: bytes, headers: dict[str, str]) -> int:
-        target = self.check(url)
+        target = await self._check(url)
         try:
             async with self._client() as client:
                 response = await self._send(client, "POST", target, timeout=self.callback_timeout,
@@ -190,6 +203,24 @@ def _within(seconds: float, work: Callable[[], Awaitable[T]], late: FetchError) 
             raise late from exc
 
     return asyncio.run(bounded())
+
+
+async def _resolve_in_thread(host: str, port: int) -> list[IPAddress]:
+    """``_resolve`` in a daemon thread of its own, awaited: ``getaddrinfo`` cannot be interrupted, so a
+    lookup cut at the deadline is left to end on the system resolver's own timeout, holding no pool
+    slot that another tenant's fetch needs and never keeping the process from exiting."""
+    answer: Future[list[IPAddress]] = Future()
+
+    def lookup() -> None:
+        if not answer.set_running_or_notify_cancel():
+            return
+        try:
+            answer.set_result(_resolve(host, port))
+        except BaseException as exc:  # handed to the awaiting fetch, which raises it
+            answer.set_exception(exc)
+
+    threading.Thread(target=lookup, name="discreet-resolve", daemon=True).start()
+    return await asyncio.wrap_future(answer)
 
 
 def _resolve(host: str, port: int) -> list[IPAddress]:

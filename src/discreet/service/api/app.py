@@ -53,10 +53,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         await anyio.to_thread.run_sync(store.migrate)
         http = SafeHttp(settings)
         ttl = timedelta(seconds=settings.result_ttl_seconds)
-        callbacks = CallbackSender(store, http, first_delay=settings.callback_first_delay_seconds,
-                                   give_up_after=settings.callback_retry_seconds,
-                                   hold=settings.callback_timeout_seconds * 3,
-                                   concurrency=settings.callback_concurrency)
+        callbacks = CallbackSender.from_settings(store, http, settings)
         lease = timedelta(seconds=settings.lease_seconds)
         housekeeping = {"callbacks": callbacks, "task_view": task_view, "lease": lease,
                         "sweep_interval": settings.sweep_interval_seconds}

@@ -24,6 +24,7 @@ from discreet.service.fetch import SafeHttp
 from discreet.service.metrics import CALLBACKS
 from discreet.service.store import Store, TaskRow
 from discreet.service.store.database import utcnow
+from discreet.settings import ServiceSettings
 from discreet.states import CallbackState
 
 log = logging.getLogger("discreet.service.callbacks")
@@ -65,6 +66,13 @@ class CallbackSender:
         self._in_flight: set[str] = set()
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_settings(cls, store: Store, http: SafeHttp, settings: ServiceSettings) -> CallbackSender:
+        """The sender of an API process or of a worker process: the same deadline, retries and threads."""
+        return cls(store, http, first_delay=settings.callback_first_delay_seconds,
+                   give_up_after=settings.callback_retry_seconds, hold=settings.callback_timeout_seconds * 3,
+                   concurrency=settings.callback_concurrency)
+
     def deliver_due(self, task_view: Any) -> int:
         """Start every due delivery (up to ``concurrency`` at once) in the callback threads and return
         at once: how many were started. ``task_view`` renders the payload.
@@ -74,15 +82,17 @@ class CallbackSender:
         workers): each delivery is first claimed in the store with a conditional update, so one
         process sends it.
         """
-        started = 0
-        for task in self.store.callbacks.due_callbacks():
-            with self._lock:
-                if task.id in self._in_flight or len(self._in_flight) >= self.concurrency:
-                    continue
-                self._in_flight.add(task.id)
-            self._pool.submit(self._deliver_in_thread, task, task_view)
-            started += 1
-        return started
+        return sum(self.start(task, task_view) for task in self.store.callbacks.due_callbacks())
+
+    def start(self, task: TaskRow, task_view: Any) -> bool:
+        """Deliver this task's callback in a callback thread; False when all are busy or it is already
+        being sent (it stays due: the next ``deliver_due`` of any process takes it)."""
+        with self._lock:
+            if task.id in self._in_flight or len(self._in_flight) >= self.concurrency:
+                return False
+            self._in_flight.add(task.id)
+        self._pool.submit(self._deliver_in_thread, task, task_view)
+        return True
 
     def _deliver_in_thread(self, task: TaskRow, task_view: Any) -> None:
         try:

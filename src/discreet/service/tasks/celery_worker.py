@@ -162,9 +162,7 @@ class _WorkerProcess:
         lease = timedelta(seconds=settings.lease_seconds)
         self.runner = TaskRunner(self.store, self.http, timedelta(seconds=settings.result_ttl_seconds),
                                  lease=lease, max_tries=settings.task_max_tries)
-        self.callbacks = CallbackSender(self.store, self.http, first_delay=settings.callback_first_delay_seconds,
-                                        give_up_after=settings.callback_retry_seconds,
-                                        hold=settings.callback_timeout_seconds * 3)
+        self.callbacks = CallbackSender.from_settings(self.store, self.http, settings)
         self.task_view = task_view
         self.redis = broker_client(settings)
         self.worker_key = WORKER_KEY_PREFIX + self.runner.owner
@@ -185,7 +183,9 @@ class _WorkerProcess:
         if finished is None:
             log.info("task %s was already taken or ended: nothing to do", task_id)
         elif finished.callback_state == CallbackState.PENDING:
-            self.callbacks.deliver(finished, self.task_view)
+            # in a callback thread: the process goes on to its next task (maybe another tenant's)
+            # while a slow receiver is waited for, up to the callback deadline
+            self.callbacks.start(finished, self.task_view)
 
 
 _worker: _WorkerProcess | None = None
