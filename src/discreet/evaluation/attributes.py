@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from discreet.analyzers.attribute_crops import EYE_SIZE, whole_image_crop, whole_image_face
-from discreet.analyzers.attributes import THRESHOLD, USABLE, FaceAttributeAnalyzer
+from discreet.analyzers.attributes import USABLE, FaceAttributeAnalyzer, threshold
 from discreet.analyzers.faces import FaceDetector
 from discreet.errors import ValidationError
 from discreet.evaluation.attribute_packs import (
@@ -106,8 +106,8 @@ class _Tally:
         for label in sorted(set(self.pairs) | set(self.unanswered), key=list(ASKED_FOR).index):
             pairs, unanswered = self.pairs.get(label, []), self.unanswered.get(label, [])
             truth, probability = (np.array(v) for v in zip(*pairs)) if pairs else (np.zeros(0, bool),) * 2
-            threshold = DECIDED_AT.get(label, THRESHOLD)
-            guess = probability >= threshold
+            decided_at = DECIDED_AT.get(label, threshold(label))
+            guess = probability >= decided_at
             every_truth = np.concatenate([truth, [t for t, _ in unanswered]]).astype(bool)
             right = np.concatenate([truth == guess, np.zeros(len(unanswered), bool)])
             out[label] = {
@@ -125,7 +125,7 @@ class _Tally:
                 },
                 "balanced_accuracy": round(balanced_accuracy(truth, guess), 4) if pairs else None,
                 "auc": _auc(truth, probability),
-                "threshold": round(threshold, 4),
+                "threshold": round(decided_at, 4),
             }
         for angle, errors in self.angle_errors.items():
             out[f"head_pose_{angle}_mae"] = round(float(np.mean(errors)), 2)
@@ -178,7 +178,8 @@ def evaluate_attributes(
             no_face += found is None
             face = found or whole_image_face(pixels)
             names = {ASKED_FOR[label] for label in item.labels if label in ASKED_FOR}
-            (face,) = model.annotate(decode(pixels), [face], sorted(names | ({"eyes_open"} if portraits else set())))
+            asked = sorted(names | ({"eyes_open"} if portraits else set()))
+            (face,) = model.annotate(decode(pixels), [face], asked)
             if portraits:
                 said = face.attributes.eyes_open.value
                 eyes["all"].append(said)
@@ -250,7 +251,7 @@ def _evaluate_scenes(
             mask = faces[best].attributes.mask
             if truth.label == MASK_WORN_INCORRECTLY:
                 if mask.reason is None:
-                    incorrectly_worn.append(mask.probability >= THRESHOLD)
+                    incorrectly_worn.append(mask.probability >= threshold("mask"))
             elif truth.label in MASK_STATES:
                 tally.add("mask", MASK_STATES[truth.label], mask.probability, mask.reason)
         if on_image:

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from discreet.analyzers.attribute_crops import EYE_SIZE, eye_crops, whole_image_crop
+from discreet.analyzers.attributes import threshold
 from discreet.analyzers.faces import FaceDetector
 from discreet.evaluation.attribute_bands import shrunk
 from discreet.evaluation.attribute_packs import (
@@ -142,8 +143,8 @@ def report(model, faces: list[WholeFace], data: Path) -> None:
         for width in (*REPORT_WIDTHS, None):
             closed = []
             for f in group:
-                pixels = decode(f.path).pixels
-                closed.append(face_open_probability(model, pixels, f.face, width or f.face.box.width) < 0.5)
+                probability = face_open_probability(model, decode(f.path).pixels, f.face, width or f.face.box.width)
+                closed.append(probability < threshold("eyes_open"))
             cells.append(f"{'as is' if width is None else f'{width} px'} {np.mean(closed):.3f}")
         print(f"held-out {name} (n={len(group)}): " + ", ".join(cells))
     closeups = [i for i in read_labelled(data / "eyes") if is_heldout(i.key)]
@@ -182,7 +183,8 @@ def train(faces: list[WholeFace], data: Path, epochs: int, seed: int) -> EyeStat
 def cross_fit(faces: list[WholeFace], data: Path, epochs: int, seed: int, folds: int) -> dict[str, dict]:
     """Out-of-fold ``eyes_open`` probabilities of every design whole face: each fold is scored by a
     network trained on the other folds, so abstention bounds and the decision threshold can be
-    chosen on the design split without the optimism of faces the model learnt. Per image path:
+    chosen on the design split without the optimism of faces the model learnt. Per image path
+    inside ``data``:
     ``{"as is": p, "<width>": p, ...}`` at ``CROSS_FIT_WIDTHS``."""
     scored: dict[str, dict] = {}
     design = [f for f in faces if f.face is not None and not is_heldout(f.key)]
@@ -190,7 +192,7 @@ def cross_fit(faces: list[WholeFace], data: Path, epochs: int, seed: int, folds:
         model = train([f for f in design if design_fold(f.key, folds) != fold], data, epochs, seed)
         for item in (f for f in design if design_fold(f.key, folds) == fold):
             pixels = decode(item.path).pixels
-            scored[str(item.path)] = {
+            scored[str(item.path.relative_to(data))] = {
                 "as is" if width is None else str(width): face_open_probability(
                     model, pixels, item.face, width or item.face.box.width
                 )
