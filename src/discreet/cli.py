@@ -444,7 +444,7 @@ def eval_faces(
 def eval_attributes(
     data: Annotated[Path, typer.Option(help="a GENKI, CelebA, folder (<attribute>/, no_<attribute>/) or VOC scenes pack")],
     crop: Annotated[str, typer.Option(help="face: each image is one face crop; eye: each image is one eye")] = "face",
-    split: Annotated[str, typer.Option(help="heldout: only images training never saw; all: every image")] = "heldout",
+    split: Annotated[str, typer.Option(help="heldout: only images training never saw; design: the others; all: every image")] = "heldout",
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
     limit: Annotated[Optional[int], typer.Option(help="score only the first N images of the split")] = None,
 ) -> None:
@@ -468,6 +468,17 @@ def eval_attributes(
             )
             recall = ", ".join(f"{side} {share:.4f}" for side, share in value["recall"].items())
             console.print(f"    answered {value['answered']}, cannot tell {value['cannot_tell']}; recall {recall}")
+            if name == "eyes_open" and value["positives"] == 0:
+                console.print(
+                    f"    closed faces called closed: {value['recall']['no']:.4f} of all {value['n']}, "
+                    f"{value['accuracy']} of the {value['answered']} answered"
+                )
+        elif name == "eyes_open_portraits":
+            for group, said in value.items():
+                console.print(
+                    f"  eyes_open on {group} portraits (n={said['n']}): called closed {said['called_closed']}, "
+                    f"open {said['called_open']}, cannot tell {said['cannot_tell']}"
+                )
         elif name == "cannot_tell_by_width":
             for attribute, bands in value.items():
                 shares = ", ".join(f"{band} px {b['cannot_tell']} of {b['faces']}" for band, b in bands.items())

@@ -66,7 +66,7 @@ ABSTAIN_TEXT = (
     "mouth_open: face_too_small 24, too_blurred 0.8, turned_away 30; "
     "eyeglasses: face_too_small 30, too_blurred 0.8, turned_away 10; "
     "mask: face_too_small 12; "
-    "eyes_open: face_too_small 40, too_blurred 0.8, turned_away 30; "
+    "eyes_open: face_too_small 34, too_blurred 0.99, turned_away 35; "
     "head_pose: face_too_small 16."
 )
 
@@ -83,13 +83,15 @@ class _CannotTell(Strict):
 
 class BinaryAttribute(_CannotTell):
     """A yes/no face attribute. Where the face shows it: ``value`` is ``probability >= 0.5``
-    (``discreet.analyzers.attributes.THRESHOLD``) and ``reason`` is null. Where it does not,
-    "cannot tell": ``value`` and ``probability`` are null and ``reason`` says why."""
+    (``eyes_open``: 0.3; ``discreet.analyzers.attributes.threshold``) and ``reason`` is null.
+    Where it does not, "cannot tell": ``value`` and ``probability`` are null and ``reason`` says why."""
 
     probability: float | None = Field(
         ge=0, le=1, description="the model's probability of yes; null when it cannot tell"
     )
-    value: bool | None = Field(description="probability >= 0.5; null when it cannot tell (see reason)")
+    value: bool | None = Field(
+        description="probability >= 0.5 (eyes_open: >= 0.3); null when it cannot tell (see reason)"
+    )
     reason: Reason | None = Field(
         default=None, description=f"why it cannot tell, null when it answers. {ABSTAIN_TEXT}"
     )

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from discreet.analyzers.attribute_crops import eye_crops, face_crop, landmarks_in_crop
-from discreet.analyzers.attributes import THRESHOLD, FaceAttributeAnalyzer
+from discreet.analyzers.attributes import FaceAttributeAnalyzer, threshold
 from discreet.analyzers.faces import FaceDetector
 from discreet.evaluation.attribute_packs import (
     find_face_in_crop,
@@ -73,7 +73,8 @@ def shrunk(pixels: np.ndarray, face: Face, width: float | None) -> tuple[np.ndar
     return small, scaled
 
 
-def _read(model: FaceAttributeAnalyzer, image: np.ndarray, face: Face) -> dict[str, float]:
+def read_face(model: FaceAttributeAnalyzer, image: np.ndarray, face: Face) -> dict[str, float]:
+    """The face model's scores, ``eyes_open`` (the less open eye) and the face's width."""
     crop = face_crop(image, face.box)[None]
     (scores,) = model.faces.scores(crop, landmarks_in_crop(face.box, face.landmarks)[None])
     eyes = model.eyes.scores(np.stack(eye_crops(image, face.landmarks)))
@@ -83,10 +84,10 @@ def _read(model: FaceAttributeAnalyzer, image: np.ndarray, face: Face) -> dict[s
 def readings(model: FaceAttributeAnalyzer, pixels: np.ndarray, face: Face) -> list[dict]:
     """The face model's scores and ``eyes_open`` (the less open eye) per width (``band``: the width,
     None as it is) and per added blur (``band`` "blurred", ``blur``: sigma as a fraction of the width)."""
-    out = [{**_read(model, *shrunk(pixels, face, width)), "band": width, "blur": 0.0} for width in WIDTHS]
+    out = [{**read_face(model, *shrunk(pixels, face, width)), "band": width, "blur": 0.0} for width in WIDTHS]
     for blur in BLURS:
         blurred = cv2.GaussianBlur(pixels, (0, 0), max(blur * face.box.width, 0.3))
-        out.append({**_read(model, blurred, face), "band": "blurred", "blur": blur})
+        out.append({**read_face(model, blurred, face), "band": "blurred", "blur": blur})
     return out
 
 
@@ -111,7 +112,7 @@ def measure(data: Path, limit: int | None, packs=tuple(PACKS), threads: int = 1)
 
 
 def _right(row: dict, label: str) -> bool:
-    return (row[label] >= THRESHOLD) == (row["truth"][label] > 0.5)
+    return (row[label] >= threshold(label)) == (row["truth"][label] > 0.5)
 
 
 def _accuracy(rows: list[dict], label: str) -> str:

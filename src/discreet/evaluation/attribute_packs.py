@@ -137,21 +137,35 @@ def _read_folders(root: Path) -> list[LabelledImage]:
 
 
 #: CelebA and GENKI-4K portraits checked by eye for eye state: ``pack,file,label,checked``, label
-#: ``open``, ``closed`` or ``unclear`` (sunglasses, blur or a turn hide the eyes)
+#: ``open``, ``closed`` or ``unclear`` (sunglasses, blur or a turn hide the eyes); ``checked`` says how
+#: each was chosen and looked at
 CHECKED_EYES = ("discreet.training", "labels/eyes_open_celeba_genki.csv")
+
+
+def _checked_rows() -> list[dict[str, str]]:
+    package, name = CHECKED_EYES
+    return list(csv.DictReader((resources.files(package) / name).read_text().splitlines()))
 
 
 def read_checked_eyes(data: str | Path) -> list[LabelledImage]:
     """The checked portraits (``CHECKED_EYES``) whose eyes are clearly open or closed, as images of
     ``data``; ``key`` is the path inside the portrait's own pack, so they split as that pack does."""
-    package, name = CHECKED_EYES
-    rows = csv.DictReader((resources.files(package) / name).read_text().splitlines())
     return [
         LabelledImage(
             Path(data) / r["pack"] / r["file"], r["file"], {"eyes_open": float(r["label"] == "open")}
         )
-        for r in rows
+        for r in _checked_rows()
         if r["label"] != "unclear"
+    ]
+
+
+def read_unclear_eyes(data: str | Path) -> list[LabelledImage]:
+    """The checked portraits whose eye state a person cannot tell: where ``eyes_open`` should say
+    "cannot tell". No label; never trained on."""
+    return [
+        LabelledImage(Path(data) / r["pack"] / r["file"], r["file"], {})
+        for r in _checked_rows()
+        if r["label"] == "unclear"
     ]
 
 

@@ -17,8 +17,13 @@ balanced accuracy and AUC are over the faces where it answered; ``answered`` and
 "cannot tell" counted as not right: on ``eyes-faces`` (closed eyes only), ``recall.no`` is the
 share of closed-eye faces called closed.
 
+On CelebA and GENKI-4K portraits, which label no eye state, every face is also asked for
+``eyes_open``: ``eyes_open_portraits`` gives the shares called closed, open and "cannot tell" of all
+of them (some have closed, downcast or hidden eyes), and of those checked by eye
+(``attribute_packs.read_checked_eyes``) as open and as closed.
+
 ``split``: ``heldout`` scores only the images training never saw (``attribute_packs.is_heldout``);
-``all`` includes training images, so its figures are optimistic.
+``design`` only the others; ``all`` includes training images, so its figures are optimistic.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from discreet.analyzers.attribute_crops import EYE_SIZE, whole_image_crop, whole_image_face
-from discreet.analyzers.attributes import THRESHOLD, USABLE, FaceAttributeAnalyzer
+from discreet.analyzers.attributes import USABLE, FaceAttributeAnalyzer, threshold
 from discreet.analyzers.faces import FaceDetector
 from discreet.errors import ValidationError
 from discreet.evaluation.attribute_packs import (
@@ -38,6 +43,7 @@ from discreet.evaluation.attribute_packs import (
     find_face_in_crop,
     is_heldout,
     pack_kind,
+    read_checked_eyes,
     read_labelled,
 )
 from discreet.evaluation.metrics import balanced_accuracy, match_to_truth
@@ -45,7 +51,7 @@ from discreet.evaluation.packs import read_voc
 from discreet.imaging import decode
 from discreet.schema import Face
 
-SPLITS = ("all", "heldout")
+SPLITS = ("all", "design", "heldout")
 #: a pack label -> the attribute asked for to score it (``blurry`` is read from quality)
 ASKED_FOR = {
     "smile": "smile",
@@ -71,7 +77,7 @@ Progress = Callable[[int, int], None]
 def _in_split(key: str, split: str) -> bool:
     if split not in SPLITS:
         raise ValidationError(f"unknown split '{split}'; choose {' or '.join(SPLITS)}", code="unknown_split")
-    return split == "all" or is_heldout(key)
+    return split == "all" or is_heldout(key) == (split == "heldout")
 
 
 def _predicted(face: Face, label: str) -> tuple[float | None, str | None]:
@@ -100,8 +106,8 @@ class _Tally:
         for label in sorted(set(self.pairs) | set(self.unanswered), key=list(ASKED_FOR).index):
             pairs, unanswered = self.pairs.get(label, []), self.unanswered.get(label, [])
             truth, probability = (np.array(v) for v in zip(*pairs)) if pairs else (np.zeros(0, bool),) * 2
-            threshold = DECIDED_AT.get(label, THRESHOLD)
-            guess = probability >= threshold
+            decided_at = DECIDED_AT.get(label, threshold(label))
+            guess = probability >= decided_at
             every_truth = np.concatenate([truth, [t for t, _ in unanswered]]).astype(bool)
             right = np.concatenate([truth == guess, np.zeros(len(unanswered), bool)])
             out[label] = {
@@ -119,7 +125,7 @@ class _Tally:
                 },
                 "balanced_accuracy": round(balanced_accuracy(truth, guess), 4) if pairs else None,
                 "auc": _auc(truth, probability),
-                "threshold": round(threshold, 4),
+                "threshold": round(decided_at, 4),
             }
         for angle, errors in self.angle_errors.items():
             out[f"head_pose_{angle}_mae"] = round(float(np.mean(errors)), 2)
@@ -157,6 +163,9 @@ def evaluate_attributes(
     tally = _Tally()
     detector = FaceDetector("default", threads=threads) if crop == "face" else None
     no_face = 0
+    portraits = pack_kind(root) in ("celeba", "genki") and detector is not None
+    checked = _checked_eyes(root) if portraits else {}
+    eyes: dict[str, list[bool | None]] = {"all": [], "checked open": [], "checked closed": []}
     for done, item in enumerate(items, start=1):
         pixels = decode(item.path).pixels
         if detector is None:
@@ -168,8 +177,14 @@ def evaluate_attributes(
             found = find_face_in_crop(detector, pixels)
             no_face += found is None
             face = found or whole_image_face(pixels)
-            names = sorted({ASKED_FOR[label] for label in item.labels if label in ASKED_FOR})
-            (face,) = model.annotate(decode(pixels), [face], names)
+            names = {ASKED_FOR[label] for label in item.labels if label in ASKED_FOR}
+            asked = sorted(names | ({"eyes_open"} if portraits else set()))
+            (face,) = model.annotate(decode(pixels), [face], asked)
+            if portraits:
+                said = face.attributes.eyes_open.value
+                eyes["all"].append(said)
+                if item.path.resolve() in checked:
+                    eyes[checked[item.path.resolve()]].append(said)
             for label, truth in item.labels.items():
                 if label in POSE_ANGLES:
                     if face.attributes.head_pose.reason is None:
@@ -183,7 +198,28 @@ def evaluate_attributes(
     report = {**tally.report(), "images": len(items), "split": split, "crop": crop}
     if detector is not None:
         report["no_face_found"] = no_face
+    if portraits:
+        report["eyes_open_portraits"] = {group: _said(values) for group, values in eyes.items()}
     return report
+
+
+def _checked_eyes(root: Path) -> dict[Path, str]:
+    """The portraits of the pack at ``root`` checked by eye: image path -> checked open or closed."""
+    return {
+        item.path.resolve(): "checked open" if item.labels["eyes_open"] else "checked closed"
+        for item in read_checked_eyes(root.parent)
+        if item.path.resolve().is_relative_to(root.resolve())
+    }
+
+
+def _said(values: list[bool | None]) -> dict:
+    """How often ``eyes_open`` said closed, open and "cannot tell" of ``values``."""
+    return {
+        "n": len(values),
+        "called_closed": round(float(np.mean([v is False for v in values])), 4) if values else None,
+        "called_open": round(float(np.mean([v is True for v in values])), 4) if values else None,
+        "cannot_tell": round(float(np.mean([v is None for v in values])), 4) if values else None,
+    }
 
 
 def _evaluate_scenes(
@@ -215,7 +251,7 @@ def _evaluate_scenes(
             mask = faces[best].attributes.mask
             if truth.label == MASK_WORN_INCORRECTLY:
                 if mask.reason is None:
-                    incorrectly_worn.append(mask.probability >= THRESHOLD)
+                    incorrectly_worn.append(mask.probability >= threshold("mask"))
             elif truth.label in MASK_STATES:
                 tally.add("mask", MASK_STATES[truth.label], mask.probability, mask.reason)
         if on_image:

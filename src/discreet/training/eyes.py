@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,14 +32,17 @@ import torch
 import torch.nn.functional as F
 
 from discreet.analyzers.attribute_crops import EYE_SIZE, eye_crops, whole_image_crop
+from discreet.analyzers.attributes import threshold
 from discreet.analyzers.faces import FaceDetector
 from discreet.evaluation.attribute_bands import shrunk
 from discreet.evaluation.attribute_packs import (
+    HELDOUT_ONE_IN,
     find_face_in_crop,
     is_heldout,
     read_checked_eyes,
     read_labelled,
 )
+from discreet.evaluation.eye_bounds import CROSS_FIT_WIDTHS
 from discreet.imaging import decode
 from discreet.schema import Face
 from discreet.training.attributes import Augmentation, EyeStateNet, export, fit, predict
@@ -51,6 +55,7 @@ COPIES = 6
 #: the widths the held-out figures are given at
 REPORT_WIDTHS = (20, 30, 40, 50, 60, 80, 120)
 EPOCHS = 10
+CROSS_FIT_FILE = "eye-state-out-of-fold.json"
 
 
 @dataclass(frozen=True)
@@ -138,8 +143,8 @@ def report(model, faces: list[WholeFace], data: Path) -> None:
         for width in (*REPORT_WIDTHS, None):
             closed = []
             for f in group:
-                pixels = decode(f.path).pixels
-                closed.append(face_open_probability(model, pixels, f.face, width or f.face.box.width) < 0.5)
+                probability = face_open_probability(model, decode(f.path).pixels, f.face, width or f.face.box.width)
+                closed.append(probability < threshold("eyes_open"))
             cells.append(f"{'as is' if width is None else f'{width} px'} {np.mean(closed):.3f}")
         print(f"held-out {name} (n={len(group)}): " + ", ".join(cells))
     closeups = [i for i in read_labelled(data / "eyes") if is_heldout(i.key)]
@@ -149,22 +154,15 @@ def report(model, faces: list[WholeFace], data: Path) -> None:
     print(f"held-out eye close-ups: accuracy {np.mean((logits[:, 0] > 0) == truth):.4f} (n={len(truth)})")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--out", type=Path, required=True, help="folder eye-state.onnx is written to")
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "discreet-training")
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    args.out.mkdir(parents=True, exist_ok=True)
-    faces = whole_faces(args.data, FaceDetector("default", threads=args.threads), args.cache)
-    data = training_set(faces, args.data, args.seed)
-    column = data["labels"][:, LABELS.index("eyes_open")]
+def design_fold(key: str, folds: int) -> int:
+    """The cross-fitting fold of a training (design) image: a hash of its key apart from the held-out one."""
+    return zlib.crc32(key.encode()) // HELDOUT_ONE_IN % folds
+
+
+def train(faces: list[WholeFace], data: Path, epochs: int, seed: int) -> EyeStateNet:
+    """An eye-state network trained on the design split of ``faces`` and of the close-ups."""
+    crops = training_set(faces, data, seed)
+    column = crops["labels"][:, LABELS.index("eyes_open")]
     print(f"eye-state: {len(column)} training eye crops, {int(column.sum())} open", flush=True)
     # closed eyes outnumber open ones in training; weighting them alike keeps the 0.5 threshold central
     weight = torch.tensor(float((column < 0.5).sum() / max(column.sum(), 1.0)))
@@ -178,7 +176,59 @@ def main(argv: list[str] | None = None) -> None:
         blur_share=0.1, blur_radii=(1, 1), low_resolution_share=0.1, shrink=(1 / 3, 1 / 2)
     )
     model = EyeStateNet()
-    fit(model, data, eye_loss, args.epochs, 64, args.seed, settings)
+    fit(model, crops, eye_loss, epochs, 64, seed, settings)
+    return model
+
+
+def cross_fit(faces: list[WholeFace], data: Path, epochs: int, seed: int, folds: int) -> dict[str, dict]:
+    """Out-of-fold ``eyes_open`` probabilities of every design whole face: each fold is scored by a
+    network trained on the other folds, so abstention bounds and the decision threshold can be
+    chosen on the design split without the optimism of faces the model learnt. Per image path
+    inside ``data``:
+    ``{"as is": p, "<width>": p, ...}`` at ``CROSS_FIT_WIDTHS``."""
+    scored: dict[str, dict] = {}
+    design = [f for f in faces if f.face is not None and not is_heldout(f.key)]
+    for fold in range(folds):
+        model = train([f for f in design if design_fold(f.key, folds) != fold], data, epochs, seed)
+        for item in (f for f in design if design_fold(f.key, folds) == fold):
+            pixels = decode(item.path).pixels
+            scored[str(item.path.relative_to(data))] = {
+                "as is" if width is None else str(width): face_open_probability(
+                    model, pixels, item.face, width or item.face.box.width
+                )
+                for width in (None, *CROSS_FIT_WIDTHS)
+            }
+        print(f"fold {fold + 1}/{folds}: {len(scored)} design faces scored", flush=True)
+    return scored
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--out", type=Path, required=True, help="folder eye-state.onnx is written to")
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "discreet-training")
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--cross-fit",
+        type=int,
+        default=0,
+        metavar="FOLDS",
+        help=f"instead of training the shipped model, write {CROSS_FIT_FILE} to --out: out-of-fold "
+        "probabilities of the design faces (python -m discreet.evaluation.eye_bounds reads it)",
+    )
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    faces = whole_faces(args.data, FaceDetector("default", threads=args.threads), args.cache)
+    if args.cross_fit:
+        scored = cross_fit(faces, args.data, args.epochs, args.seed, args.cross_fit)
+        (args.out / CROSS_FIT_FILE).write_text(json.dumps(scored))
+        return
+    model = train(faces, args.data, args.epochs, args.seed)
     report(model, faces, args.data)
     export(model, EYE_SIZE, args.out / "eye-state.onnx", ["logits"], False)
 

@@ -1,0 +1,190 @@
+"""Where ``eyes_open`` says "cannot tell", and from which probability it says open: the trade-off
+behind ``discreet.analyzers.attributes.ABSTAIN["eyes_open"]`` and ``EYES_OPEN_THRESHOLD``.
+
+    python -m discreet.training.eyes --cross-fit 2 --out /tmp/eye-folds
+    python -m discreet.evaluation.eye_bounds --out-of-fold /tmp/eye-folds/eye-state-out-of-fold.json
+    python -m discreet.evaluation.eye_bounds --split heldout      # once, to report the chosen bounds
+
+Faces, each found by the detector and read by the face model (width, blurry, yaw) as the analyzer
+reads it: ``eyes-faces`` (closed), the checked portraits (``attribute_packs.read_checked_eyes``:
+open or closed; ``read_unclear_eyes``: eyes a person cannot make out), the first ``PORTRAITS``
+unchecked CelebA portraits of the split (nearly all open-eyed) and every face the detector finds in
+the ``scenes`` photos (most with open eyes, unlabelled). Eye probabilities: on the design split, the
+eye model is trained on the closed and checked open faces, so theirs come from the out-of-fold file
+(each fold scored by a network that never saw it); the other faces are never trained on and are
+read by the shipped model. On the held-out split every face is read by the shipped model.
+
+Printed per candidate (face_too_small, too_blurred, turned_away, threshold), over the faces as they
+are: closed faces called closed of all ("cannot tell" counts as a miss), open faces called closed
+of those answered, unclear faces answered, CelebA portraits called closed of all, street faces
+under 40 px that say "cannot tell", street faces called closed of those answered; and open faces
+shrunk to 30-40 px called closed of those answered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+from pathlib import Path
+
+from discreet.analyzers.attributes import FaceAttributeAnalyzer
+from discreet.analyzers.faces import FaceDetector
+from discreet.evaluation.attribute_bands import read_face, shrunk
+from discreet.evaluation.attribute_packs import (
+    find_face_in_crop,
+    is_heldout,
+    read_checked_eyes,
+    read_labelled,
+    read_unclear_eyes,
+)
+from discreet.evaluation.packs import read_voc
+from discreet.imaging import decode
+
+#: face widths (px) the cross-fit file gives eye probabilities at, besides the face as it is
+CROSS_FIT_WIDTHS = (24, 30, 36, 40, 50, 60)
+#: candidate bounds and decision thresholds; ``math.inf`` is no bound
+SMALL = (30, 32, 34, 36, 40)
+BLURRED = (0.8, 0.9, 0.95, 0.98, 0.99, math.inf)
+TURNED = (30, 35, 45)
+DECISIONS = (0.2, 0.3, 0.4, 0.5)
+#: street faces narrower than this must say "cannot tell"
+STREET_WIDTH = 40
+#: unchecked CelebA portraits scored (nearly all open-eyed; some closed, downcast or hidden)
+PORTRAITS = 600
+#: open faces are also scored shrunk to these widths (px), where a lower ``face_too_small`` answers
+SHRUNK_WIDTHS = tuple(w for w in CROSS_FIT_WIDTHS if 30 <= w <= 40)
+
+
+def measure(data: Path, split: str) -> list[dict]:
+    """One row per face (and, for open faces, per shrunk width): kind, width, blurry, yaw, and
+    eyes_open as the shipped model reads it; ``trained_on`` marks the faces the eye model learns from
+    on the design split, whose probability ``with_out_of_fold`` replaces."""
+    detector, model = FaceDetector("default", threads=1), FaceAttributeAnalyzer(threads=1)
+    wanted = (lambda key: is_heldout(key)) if split == "heldout" else (lambda key: not is_heldout(key))
+    faces = [("closed", i) for i in read_labelled(data / "eyes-faces")]
+    faces += [("open" if i.labels["eyes_open"] else "closed", i) for i in read_checked_eyes(data)]
+    faces += [("unclear", i) for i in read_unclear_eyes(data)]
+    checked = {i.path for i in read_checked_eyes(data) + read_unclear_eyes(data)}
+    portraits = [i for i in read_labelled(data / "celeba") if i.path not in checked and wanted(i.key)]
+    faces += [("portrait", i) for i in portraits[:PORTRAITS]]
+    rows = []
+    for kind, item in faces:
+        if not wanted(item.key):
+            continue
+        pixels = decode(item.path).pixels
+        face = find_face_in_crop(detector, pixels)
+        if face is None:
+            continue
+        for width in (None, *(SHRUNK_WIDTHS if kind == "open" else ())):
+            rows.append(
+                {
+                    "kind": kind,
+                    "path": str(item.path.relative_to(data)),
+                    "at": "as is" if width is None else str(width),
+                    "shrunk": width is not None,
+                    "trained_on": kind in ("open", "closed") and split == "design",
+                    **read_face(model, *shrunk(pixels, face, width)),
+                }
+            )
+    root = data / "scenes"
+    for image in read_voc(root):
+        if not wanted(str(image.path.relative_to(root))):
+            continue
+        decoded = decode(image.path)
+        for face in detector.analyze(decoded):
+            reading = read_face(model, decoded.pixels, face)
+            rows.append({"kind": "street", "shrunk": False, "trained_on": False, **reading})
+    return rows
+
+
+def with_out_of_fold(rows: list[dict], out_of_fold: dict[str, dict]) -> list[dict]:
+    """``rows`` with the out-of-fold eye probability of every face the eye model was trained on."""
+    return [
+        {**row, "eyes_open": out_of_fold[row["path"]][row["at"]]} if row["trained_on"] else row
+        for row in rows
+    ]
+
+
+KINDS = ("closed", "open", "unclear", "portrait", "street")
+SHARES = (
+    "closed_called_closed",
+    "open_called_closed",
+    "unclear_answered",
+    "portraits_called_closed",
+    "street_small_cannot_tell",
+    "street_called_closed",
+    "open_30_40_called_closed",
+)
+
+
+def _answers(row: dict, small: float, blurred: float, turned: float) -> bool:
+    return row["width"] >= small and row["blurry"] < blurred and abs(row["yaw"]) <= turned
+
+
+def trade_off(rows: list[dict]) -> list[dict]:
+    """Per candidate bounds and threshold, the ``SHARES``."""
+    kinds = {
+        kind: [r for r in rows if r["kind"] == kind and not r["shrunk"]]
+        for kind in KINDS
+    }
+    small_street = [r for r in kinds["street"] if r["width"] < STREET_WIDTH]
+    shrunk_open = [r for r in rows if r["kind"] == "open" and r["shrunk"]]
+    out = []
+    for small, blurred, turned, threshold in itertools.product(SMALL, BLURRED, TURNED, DECISIONS):
+
+        def answered(group: list[dict]) -> list[dict]:
+            return [r for r in group if _answers(r, small, blurred, turned)]
+
+        def closed_of(group: list[dict], among: list[dict]) -> float:
+            return sum(r["eyes_open"] < threshold for r in group) / len(among) if among else math.nan
+
+        out.append(
+            {
+                "face_too_small": small,
+                "too_blurred": blurred,
+                "turned_away": turned,
+                "threshold": threshold,
+                "closed_called_closed": closed_of(answered(kinds["closed"]), kinds["closed"]),
+                "open_called_closed": closed_of(answered(kinds["open"]), answered(kinds["open"])),
+                "unclear_answered": len(answered(kinds["unclear"])) / max(len(kinds["unclear"]), 1),
+                "portraits_called_closed": closed_of(answered(kinds["portrait"]), kinds["portrait"]),
+                "street_small_cannot_tell": 1 - len(answered(small_street)) / max(len(small_street), 1),
+                "street_called_closed": closed_of(answered(kinds["street"]), answered(kinds["street"])),
+                "open_30_40_called_closed": closed_of(answered(shrunk_open), answered(shrunk_open)),
+            }
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--split", choices=("design", "heldout"), default="design")
+    parser.add_argument("--out-of-fold", type=Path, help="the cross-fit file (needed on the design split)")
+    args = parser.parse_args(argv)
+    if args.split == "design" and args.out_of_fold is None:
+        parser.error("the design split needs --out-of-fold: the eye model was trained on its faces")
+    rows = measure(args.data, args.split)
+    if args.split == "design":
+        rows = with_out_of_fold(rows, json.loads(args.out_of_fold.read_text()))
+    counts = {kind: sum(r["kind"] == kind and not r["shrunk"] for r in rows) for kind in KINDS}
+    print(f"{args.split} faces: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    print(
+        "small blurred turned threshold | closed called closed (of all) | open called closed (of answered) | "
+        "unclear answered | CelebA called closed (of all) | street < 40 px cannot tell | "
+        "street called closed (of answered) | open at 30-40 px called closed (of answered)"
+    )
+    for row in trade_off(rows):
+        shares = " | ".join(f"{row[name]:.3f}" for name in SHARES)
+        print(
+            f"{row['face_too_small']:>5} {row['too_blurred']:>7} {row['turned_away']:>6} "
+            f"{row['threshold']:>9} | {shares}"
+        )
+
+
+if __name__ == "__main__":
+    main()
