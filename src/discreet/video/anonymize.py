@@ -105,8 +105,10 @@ def anonymize_video(
     # The frames held between two detections, looked at one by one when something new appears,
     # are looked at without CenterFace: it costs three times RetinaFace a frame, and what it found
     # on the detection frame is covered on the held frames anyway.
-    held_analyzers = {scene: FaceDetector(analyzer.strategy, threads=threads or 1) if scene == "faces" else analyzer
-                      for scene, analyzer in analyzers.items()}
+    held_analyzers = {
+        scene: FaceDetector(analyzer.strategy, threads=threads or 1) if scene == "faces" else analyzer
+        for scene, analyzer in analyzers.items()
+    }
     trackers = {scene: CoverTracker(keep_frames=keep_frames) for scene in analyzers}
     shapes: dict[str, CoverShape] = {}
     counts = {"frames": 0, "detections": 0, "covered_frames": 0, "covers": 0}
@@ -120,7 +122,8 @@ def anonymize_video(
             previous: np.ndarray | None = None
             last_difference = 0.0
 
-            def detect(frame: av.VideoFrame, looking: dict[str, SceneAnalyzer] = analyzers) -> dict[str, np.ndarray]:
+            def detect(frame: av.VideoFrame,
+                       looking: dict[str, SceneAnalyzer] = analyzers) -> dict[str, np.ndarray]:
                 counts["detections"] += 1
                 image = DecodedImage(to_rgb(frame), "video")
                 found = {}
