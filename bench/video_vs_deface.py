@@ -75,7 +75,7 @@ def main() -> None:
     print()
     print("| tool | settings | best frames/s (720p, whole command) | faces left uncovered | frames with an uncovered face |")
     print("|---|---|---|---|---|")
-    print(f"| Discreet | defaults (detect every 3rd frame at 720 px, covers carried) | {discreet_fps:.1f} | "
+    print(f"| Discreet | defaults (RetinaFace + CenterFace every 3rd frame, RetinaFace at 720 px, covers carried) | {discreet_fps:.1f} | "
           f"{ours[0]} of {ours[1]} | {len(ours[2])} of {video.frames} |")
     print(f"| deface 1.5.0 | defaults (every frame, full resolution), --keep-audio | {deface_fps:.1f} | "
           f"{theirs[0]} of {theirs[1]} | {len(theirs[2])} of {video.frames} |")

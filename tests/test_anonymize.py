@@ -96,7 +96,8 @@ MISSED_BY_DEFAULT = [
 ]
 
 
-@pytest.mark.parametrize(("photo", "corners", "why"), MISSED_BY_DEFAULT, ids=[f"{p}-{w}" for p, _, w in MISSED_BY_DEFAULT])
+@pytest.mark.parametrize(("photo", "corners", "why"), MISSED_BY_DEFAULT,
+                         ids=[f"{p}-{w}" for p, _, w in MISSED_BY_DEFAULT])
 def test_faces_the_default_preset_misses_are_covered(data_dir, photo, corners, why):
     path = data_dir / "scenes" / "images" / photo
     face = Box(x1=corners[0], y1=corners[1], x2=corners[2], y2=corners[3])

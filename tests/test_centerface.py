@@ -14,7 +14,8 @@ from discreet.imaging import decode
 
 @pytest.fixture(scope="module")
 def group_photo(data_dir):
-    item = next(i for i in read_dlib(data_dir / "dlib-faces" / "testing.xml") if i.path.name == "2008_002506.jpg")
+    photos = read_dlib(data_dir / "dlib-faces" / "testing.xml")
+    item = next(i for i in photos if i.path.name == "2008_002506.jpg")
     return item, decode(item.path).pixels
 
 

