@@ -7,10 +7,11 @@ behind ``discreet.analyzers.attributes.ABSTAIN["eyes_open"]`` and ``EYES_OPEN_TH
 
 Faces, each found by the detector and read by the face model (width, blurry, yaw) as the analyzer
 reads it: ``eyes-faces`` (closed), the checked portraits (``attribute_packs.read_checked_eyes``:
-open or closed; ``read_unclear_eyes``: eyes a person cannot make out), the first ``PORTRAITS``
+open or closed, blurry ones among them never trained on; ``read_unclear_eyes``: eyes a person
+cannot make out), the first ``PORTRAITS``
 unchecked CelebA portraits of the split (nearly all open-eyed) and every face the detector finds in
 the ``scenes`` photos (most with open eyes, unlabelled). Eye probabilities: on the design split, the
-eye model is trained on the closed and checked open faces, so theirs come from the out-of-fold file
+eye model is trained on the closed and most checked faces, so theirs come from the out-of-fold file
 (each fold scored by a network that never saw it); the other faces are never trained on and are
 read by the shipped model. On the held-out split every face is read by the shipped model.
 
@@ -66,6 +67,7 @@ def measure(data: Path, split: str) -> list[dict]:
     faces = [("closed", i) for i in read_labelled(data / "eyes-faces")]
     faces += [("open" if i.labels["eyes_open"] else "closed", i) for i in read_checked_eyes(data)]
     faces += [("unclear", i) for i in read_unclear_eyes(data)]
+    trained = {i.path for i in read_labelled(data / "eyes-faces") + read_checked_eyes(data, ("train",))}
     checked = {i.path for i in read_checked_eyes(data) + read_unclear_eyes(data)}
     portraits = [i for i in read_labelled(data / "celeba") if i.path not in checked and wanted(i.key)]
     faces += [("portrait", i) for i in portraits[:PORTRAITS]]
@@ -84,7 +86,7 @@ def measure(data: Path, split: str) -> list[dict]:
                     "path": str(item.path.relative_to(data)),
                     "at": "as is" if width is None else str(width),
                     "shrunk": width is not None,
-                    "trained_on": kind in ("open", "closed") and split == "design",
+                    "trained_on": item.path in trained and split == "design",
                     **read_face(model, *shrunk(pixels, face, width)),
                 }
             )

@@ -7,7 +7,8 @@ It learns from three sources:
 
 - ``eyes-faces/no_eyes_open``: whole faces with both eyes closed;
 - CelebA and GENKI-4K portraits checked by eye (``labels/eyes_open_celeba_genki.csv``: open or
-  closed; ``unclear`` ones, where sunglasses, blur or a turn hide the eyes, are left out);
+  closed, of ``use`` ``train``; ``unclear`` ones, where sunglasses, blur or a turn hide the eyes, are
+  left out, and so are those kept to measure the abstention bounds on);
 - the ``eyes`` pack's close-ups, which keep the model right on large, sharp eyes.
 
 Whole faces go through the product's path: the face detector (``find_face_in_crop``) gives the box
@@ -69,7 +70,7 @@ class WholeFace:
 def whole_faces(data: Path, detector: FaceDetector, cache: Path) -> list[WholeFace]:
     """The labelled whole faces with the detector's face in each; the faces found are kept in
     ``cache`` (keyed by image path), so a second run does not detect them again."""
-    items = read_labelled(data / "eyes-faces") + read_checked_eyes(data)
+    items = read_labelled(data / "eyes-faces") + read_checked_eyes(data, ("train",))
     target = cache / "eye-state-whole-faces.json"
     known = json.loads(target.read_text()) if target.exists() else {}
     started = time.time()
