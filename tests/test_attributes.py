@@ -7,6 +7,7 @@ on a clear majority, not on every single image.
 from __future__ import annotations
 
 import json
+import math
 from importlib import resources
 from pathlib import Path
 
@@ -32,7 +33,9 @@ from discreet.evaluation.attribute_packs import (
     read_checked_eyes,
     read_labelled,
 )
+from discreet.evaluation.attribute_bands import read_face
 from discreet.evaluation.attributes import evaluate_attributes
+from discreet.evaluation.eye_bounds import STREET_WIDTH, trade_off
 from discreet.imaging import decode
 from discreet.pipeline import Scanner
 from discreet.policy import SUPPORTED_ATTRIBUTES, check_attributes
@@ -403,6 +406,28 @@ def test_eval_prints_closed_eye_recall_of_all_faces_and_of_answered_ones(data_di
     )
     assert result.exit_code == 0, result.output
     assert "closed faces called closed:" in result.stdout and "of all 6" in result.stdout
+
+
+def test_the_eye_trade_off_counts_abstentions_as_the_bounds_say(model, detector, data_dir):
+    rows = []
+    for item in _heldout(data_dir, "eyes-faces", "eyes_open", 0.0, 6):
+        pixels = decode(item.path).pixels
+        reading = read_face(model, pixels, find_face_in_crop(detector, pixels))
+        rows.append({"kind": "closed", "shrunk": False, **reading})
+    image = decode(data_dir / "scenes" / "images" / "maksssksksss94.jpg")
+    for face in detector.analyze(image):
+        rows.append({"kind": "street", "shrunk": False, **read_face(model, image.pixels, face)})
+    small = [r for r in rows if r["kind"] == "street" and r["width"] < STREET_WIDTH]
+    assert small
+    table = {
+        (t["face_too_small"], t["too_blurred"], t["turned_away"], t["threshold"]): t for t in trade_off(rows)
+    }
+    # every small street face is narrower than 40 px, so a 40 px bound answers on none of them
+    assert all(t["street_small_cannot_tell"] == 1.0 for key, t in table.items() if key[0] == 40)
+    # looser blur bounds answer on more closed faces, never fewer
+    blur_bounds = (0.8, 0.9, 0.95, 0.99, math.inf)
+    recall = [table[(34, blurred, 35, 0.3)]["closed_called_closed"] for blurred in blur_bounds]
+    assert recall == sorted(recall) and recall[-1] >= 5 / 6
 
 
 def test_eval_decides_blurry_at_the_usable_sharpness_bar(data_dir):

@@ -63,7 +63,10 @@ def measure(data: Path, split: str) -> list[dict]:
     eyes_open as the shipped model reads it; ``trained_on`` marks the faces the eye model learns from
     on the design split, whose probability ``with_out_of_fold`` replaces."""
     detector, model = FaceDetector("default", threads=1), FaceAttributeAnalyzer(threads=1)
-    wanted = (lambda key: is_heldout(key)) if split == "heldout" else (lambda key: not is_heldout(key))
+
+    def wanted(key: str) -> bool:
+        return is_heldout(key) == (split == "heldout")
+
     faces = [("closed", i) for i in read_labelled(data / "eyes-faces")]
     faces += [("open" if i.labels["eyes_open"] else "closed", i) for i in read_checked_eyes(data)]
     faces += [("unclear", i) for i in read_unclear_eyes(data)]
@@ -127,10 +130,7 @@ def _answers(row: dict, small: float, blurred: float, turned: float) -> bool:
 
 def trade_off(rows: list[dict]) -> list[dict]:
     """Per candidate bounds and threshold, the ``SHARES``."""
-    kinds = {
-        kind: [r for r in rows if r["kind"] == kind and not r["shrunk"]]
-        for kind in KINDS
-    }
+    kinds = {kind: [r for r in rows if r["kind"] == kind and not r["shrunk"]] for kind in KINDS}
     small_street = [r for r in kinds["street"] if r["width"] < STREET_WIDTH]
     shrunk_open = [r for r in rows if r["kind"] == "open" and r["shrunk"]]
     out = []
