@@ -136,9 +136,10 @@ def _read_folders(root: Path) -> list[LabelledImage]:
     return items
 
 
-#: CelebA and GENKI-4K portraits checked by eye for eye state: ``pack,file,label,checked``, label
+#: CelebA and GENKI-4K portraits checked by eye for eye state: ``pack,file,label,checked,use``, label
 #: ``open``, ``closed`` or ``unclear`` (sunglasses, blur or a turn hide the eyes); ``checked`` says how
-#: each was chosen and looked at
+#: each was chosen and looked at; ``use`` is ``train`` (design ones may be trained on) or ``measure``
+#: (never trained on: what the abstention bounds are measured on)
 CHECKED_EYES = ("discreet.training", "labels/eyes_open_celeba_genki.csv")
 
 
@@ -147,15 +148,16 @@ def _checked_rows() -> list[dict[str, str]]:
     return list(csv.DictReader((resources.files(package) / name).read_text().splitlines()))
 
 
-def read_checked_eyes(data: str | Path) -> list[LabelledImage]:
-    """The checked portraits (``CHECKED_EYES``) whose eyes are clearly open or closed, as images of
-    ``data``; ``key`` is the path inside the portrait's own pack, so they split as that pack does."""
+def read_checked_eyes(data: str | Path, uses: tuple[str, ...] = ("train", "measure")) -> list[LabelledImage]:
+    """The checked portraits (``CHECKED_EYES``) of ``uses`` whose eyes are clearly open or closed, as
+    images of ``data``; ``key`` is the path inside the portrait's own pack, so they split as that
+    pack does."""
     return [
         LabelledImage(
             Path(data) / r["pack"] / r["file"], r["file"], {"eyes_open": float(r["label"] == "open")}
         )
         for r in _checked_rows()
-        if r["label"] != "unclear"
+        if r["label"] != "unclear" and r["use"] in uses
     ]
 
 

@@ -7,10 +7,11 @@ behind ``discreet.analyzers.attributes.ABSTAIN["eyes_open"]`` and ``EYES_OPEN_TH
 
 Faces, each found by the detector and read by the face model (width, blurry, yaw) as the analyzer
 reads it: ``eyes-faces`` (closed), the checked portraits (``attribute_packs.read_checked_eyes``:
-open or closed; ``read_unclear_eyes``: eyes a person cannot make out), the first ``PORTRAITS``
+open or closed, blurry ones among them never trained on; ``read_unclear_eyes``: eyes a person
+cannot make out), the first ``PORTRAITS``
 unchecked CelebA portraits of the split (nearly all open-eyed) and every face the detector finds in
 the ``scenes`` photos (most with open eyes, unlabelled). Eye probabilities: on the design split, the
-eye model is trained on the closed and checked open faces, so theirs come from the out-of-fold file
+eye model is trained on the closed and most checked faces, so theirs come from the out-of-fold file
 (each fold scored by a network that never saw it); the other faces are never trained on and are
 read by the shipped model. On the held-out split every face is read by the shipped model.
 
@@ -62,10 +63,14 @@ def measure(data: Path, split: str) -> list[dict]:
     eyes_open as the shipped model reads it; ``trained_on`` marks the faces the eye model learns from
     on the design split, whose probability ``with_out_of_fold`` replaces."""
     detector, model = FaceDetector("default", threads=1), FaceAttributeAnalyzer(threads=1)
-    wanted = (lambda key: is_heldout(key)) if split == "heldout" else (lambda key: not is_heldout(key))
+
+    def wanted(key: str) -> bool:
+        return is_heldout(key) == (split == "heldout")
+
     faces = [("closed", i) for i in read_labelled(data / "eyes-faces")]
     faces += [("open" if i.labels["eyes_open"] else "closed", i) for i in read_checked_eyes(data)]
     faces += [("unclear", i) for i in read_unclear_eyes(data)]
+    trained = {i.path for i in read_labelled(data / "eyes-faces") + read_checked_eyes(data, ("train",))}
     checked = {i.path for i in read_checked_eyes(data) + read_unclear_eyes(data)}
     portraits = [i for i in read_labelled(data / "celeba") if i.path not in checked and wanted(i.key)]
     faces += [("portrait", i) for i in portraits[:PORTRAITS]]
@@ -84,7 +89,7 @@ def measure(data: Path, split: str) -> list[dict]:
                     "path": str(item.path.relative_to(data)),
                     "at": "as is" if width is None else str(width),
                     "shrunk": width is not None,
-                    "trained_on": kind in ("open", "closed") and split == "design",
+                    "trained_on": item.path in trained and split == "design",
                     **read_face(model, *shrunk(pixels, face, width)),
                 }
             )
@@ -125,10 +130,7 @@ def _answers(row: dict, small: float, blurred: float, turned: float) -> bool:
 
 def trade_off(rows: list[dict]) -> list[dict]:
     """Per candidate bounds and threshold, the ``SHARES``."""
-    kinds = {
-        kind: [r for r in rows if r["kind"] == kind and not r["shrunk"]]
-        for kind in KINDS
-    }
+    kinds = {kind: [r for r in rows if r["kind"] == kind and not r["shrunk"]] for kind in KINDS}
     small_street = [r for r in kinds["street"] if r["width"] < STREET_WIDTH]
     shrunk_open = [r for r in rows if r["kind"] == "open" and r["shrunk"]]
     out = []

@@ -7,7 +7,8 @@ It learns from three sources:
 
 - ``eyes-faces/no_eyes_open``: whole faces with both eyes closed;
 - CelebA and GENKI-4K portraits checked by eye (``labels/eyes_open_celeba_genki.csv``: open or
-  closed; ``unclear`` ones, where sunglasses, blur or a turn hide the eyes, are left out);
+  closed, of ``use`` ``train``; ``unclear`` ones, where sunglasses, blur or a turn hide the eyes, are
+  left out, and so are those kept to measure the abstention bounds on);
 - the ``eyes`` pack's close-ups, which keep the model right on large, sharp eyes.
 
 Whole faces go through the product's path: the face detector (``find_face_in_crop``) gives the box
@@ -69,7 +70,7 @@ class WholeFace:
 def whole_faces(data: Path, detector: FaceDetector, cache: Path) -> list[WholeFace]:
     """The labelled whole faces with the detector's face in each; the faces found are kept in
     ``cache`` (keyed by image path), so a second run does not detect them again."""
-    items = read_labelled(data / "eyes-faces") + read_checked_eyes(data)
+    items = read_labelled(data / "eyes-faces") + read_checked_eyes(data, ("train",))
     target = cache / "eye-state-whole-faces.json"
     known = json.loads(target.read_text()) if target.exists() else {}
     started = time.time()
@@ -143,7 +144,8 @@ def report(model, faces: list[WholeFace], data: Path) -> None:
         for width in (*REPORT_WIDTHS, None):
             closed = []
             for f in group:
-                probability = face_open_probability(model, decode(f.path).pixels, f.face, width or f.face.box.width)
+                pixels = decode(f.path).pixels
+                probability = face_open_probability(model, pixels, f.face, width or f.face.box.width)
                 closed.append(probability < threshold("eyes_open"))
             cells.append(f"{'as is' if width is None else f'{width} px'} {np.mean(closed):.3f}")
         print(f"held-out {name} (n={len(group)}): " + ", ".join(cells))
@@ -151,7 +153,8 @@ def report(model, faces: list[WholeFace], data: Path) -> None:
     crops = np.stack([whole_image_crop(decode(i.path).pixels, EYE_SIZE) for i in closeups])
     (logits,) = predict(model, crops, np.full((len(crops), 5, 2), math.nan, np.float32))
     truth = np.array([i.labels["eyes_open"] > 0.5 for i in closeups])
-    print(f"held-out eye close-ups: accuracy {np.mean((logits[:, 0] > 0) == truth):.4f} (n={len(truth)})")
+    said_open = 1.0 / (1.0 + np.exp(-logits[:, 0])) >= threshold("eyes_open")
+    print(f"held-out eye close-ups: accuracy {np.mean(said_open == truth):.4f} (n={len(truth)})")
 
 
 def design_fold(key: str, folds: int) -> int:
@@ -184,8 +187,7 @@ def cross_fit(faces: list[WholeFace], data: Path, epochs: int, seed: int, folds:
     """Out-of-fold ``eyes_open`` probabilities of every design whole face: each fold is scored by a
     network trained on the other folds, so abstention bounds and the decision threshold can be
     chosen on the design split without the optimism of faces the model learnt. Per image path
-    inside ``data``:
-    ``{"as is": p, "<width>": p, ...}`` at ``CROSS_FIT_WIDTHS``."""
+    inside ``data``: ``{"as is": p, "<width>": p, ...}`` at ``CROSS_FIT_WIDTHS``."""
     scored: dict[str, dict] = {}
     design = [f for f in faces if f.face is not None and not is_heldout(f.key)]
     for fold in range(folds):
