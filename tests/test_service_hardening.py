@@ -129,7 +129,7 @@ def test_admission_refuses_over_the_bound_with_503_and_retry_after():
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"done"})
 
-    admission = AdmissionControl(slow_route, limit=1, paths=re.compile(r"/v1/scan"))
+    admission = AdmissionControl(slow_route, limit=1, per_key=1, paths=re.compile(r"/v1/scan"))
 
     async def call(path: str, method: str = "POST") -> list[dict]:
         sent: list[dict] = []
@@ -160,6 +160,49 @@ def test_admission_refuses_over_the_bound_with_503_and_retry_after():
     assert admission.in_flight == 0
 
 
+def test_one_key_holding_its_share_of_slots_leaves_the_rest_to_other_keys():
+    """A tenant whose bodies are slow holds its own slots; another key (or none) is still admitted."""
+    release = asyncio.Event()
+    held = 0
+
+    async def slow_route(scope, receive, send):
+        nonlocal held
+        held += 1
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+
+    admission = AdmissionControl(slow_route, limit=3, per_key=1, paths=re.compile(r"/v1/scan"))
+
+    async def call(key: str) -> int:
+        sent: list[dict] = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        headers = [(b"authorization", f"Bearer dsk_{key}_secret".encode())] if key else []
+        await admission({"type": "http", "method": "POST", "path": "/v1/scan", "headers": headers}, receive, send)
+        return sent[0]["status"]
+
+    async def scenario():
+        first_of_a = asyncio.create_task(call("aaaa"))
+        while held < 1:
+            await asyncio.sleep(0)
+        second_of_a = await call("aaaa")  # over A's share: refused at once
+        others = [asyncio.create_task(call("bbbb")), asyncio.create_task(call(""))]
+        while held < 3:
+            await asyncio.sleep(0)
+        release.set()
+        return await first_of_a, second_of_a, [await other for other in others]
+
+    first_of_a, second_of_a, others = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert (first_of_a, second_of_a, others) == (200, 503, [200, 200])
+    assert admission.in_flight == 0 and not admission.by_key
+
+
 def _asgi_call(app, method: str, path: str, receive, headers=()) -> list[dict]:
     sent: list[dict] = []
 
@@ -184,7 +227,7 @@ def test_a_body_that_does_not_arrive_in_time_gets_408_and_frees_its_slot():
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"read"})
 
-    admission = AdmissionControl(reads_the_body, limit=1, paths=re.compile(r"/v1/scan"))
+    admission = AdmissionControl(reads_the_body, limit=1, per_key=1, paths=re.compile(r"/v1/scan"))
     app = RequestContext(admission, max_body=1_000_000, body_timeout=0.3)
     chunks = iter([{"type": "http.request", "body": b"{", "more_body": True}])
 

@@ -69,7 +69,12 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(20.0, ge=0, description="how long running tasks may finish at shutdown")
     preload_models: bool = Field(True, description="load the face model at start, so /readyz means ready")
     max_in_flight_requests: int = Field(
-        8, ge=1, description="synchronous requests (scan, anonymize) served at once; more get 503 overloaded"
+        8, ge=1, description="upload requests (scan, anonymize, async scan and video) served at once; more get "
+        "503 overloaded"
+    )
+    max_in_flight_per_key: int = Field(
+        4, ge=1, description="of those, served at once for one API key, so one tenant's slow requests leave "
+        "slots to the others"
     )
     cors_origins: str = Field("", description="comma-separated origins allowed to call the API from a browser; "
                               "none by default (CORS closed)")

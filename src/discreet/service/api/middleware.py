@@ -11,6 +11,7 @@ import logging
 import math
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from discreet.errors import PayloadTooLarge, RequestTimeout
 from discreet.service.api.errors import error_response, new_request_id
+from discreet.service.auth import presented_key
 from discreet.service.log import request_id_var
 from discreet.service.metrics import LATENCY, REQUESTS
 from discreet.settings import ServiceSettings
@@ -168,34 +170,53 @@ class ExactMethodNotAllowed:
 
 
 class AdmissionControl:
-    """Bounds the requests being served on the heavy routes; the next one gets 503 ``overloaded``.
+    """Bounds the requests being served on the heavy routes, in all and for each API key; the next
+    one gets 503 ``overloaded``.
 
-    A request over the bound is refused at once, before its body is read, so an overloaded server
+    A request over a bound is refused at once, before its body is read, so an overloaded server
     spends nothing on it and its memory stays bounded; admitted requests keep their latency because
-    the queue in front of the scan threads cannot grow without limit. ``Retry-After`` estimates when
-    a slot frees, from the typical time a request has taken so far.
+    the queue in front of the scan threads cannot grow without limit. The bound for each key keeps
+    one tenant's slow requests (bodies sent a byte at a time, URLs on servers that drip) from taking
+    every slot: the key is read from the ``Authorization`` header unchecked, which is enough here, as
+    a forged key is refused before its body is read. ``Retry-After`` estimates when a slot frees,
+    from the typical time a request has taken so far.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, paths: re.Pattern[str]) -> None:
-        self.app, self.limit, self.paths = app, limit, paths
+    def __init__(self, app: ASGIApp, limit: int, per_key: int, paths: re.Pattern[str]) -> None:
+        self.app, self.limit, self.per_key, self.paths = app, limit, per_key, paths
         self.in_flight = 0
+        self.by_key: Counter[str] = Counter()
         self.typical_seconds = 1.0  # a moving average of how long admitted requests take
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or not self.paths.fullmatch(scope["path"]):
             return await self.app(scope, receive, send)
-        if self.in_flight >= self.limit:
+        key = self._key(scope)
+        if self.in_flight >= self.limit or self.by_key[key] >= self.per_key:
             retry_after = max(1, math.ceil(self.typical_seconds))
-            response = error_response(503, "overloaded", f"the server is serving {self.limit} requests; "
+            serving = (f"{self.limit} requests" if self.in_flight >= self.limit
+                       else f"{self.per_key} requests of this API key")
+            response = error_response(503, "overloaded", f"the server is serving {serving}; "
                                       f"retry in {retry_after} s", headers={"Retry-After": str(retry_after)})
             return await response(scope, receive, send)
         self.in_flight += 1
+        self.by_key[key] += 1
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+            self.by_key[key] -= 1
+            if not self.by_key[key]:
+                del self.by_key[key]
             self.typical_seconds = 0.9 * self.typical_seconds + 0.1 * (time.perf_counter() - started)
+
+    @staticmethod
+    def _key(scope: Scope) -> str:
+        """The key id the request names ('' for none: anonymous requests share one bound)."""
+        authorization = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
+        presented = presented_key(authorization.decode("latin-1"))
+        return presented[1] if presented else ""
 
 
 #: The routes that take uploads: the synchronous ones, whose cost is paid while the caller waits, and
@@ -207,7 +228,8 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
     """Every middleware, in the order a request meets them: security headers, request context, CORS
     (only when origins are configured), admission control, then exact 405s."""
     app.add_middleware(ExactMethodNotAllowed, openapi=app.openapi)
-    app.add_middleware(AdmissionControl, limit=settings.max_in_flight_requests, paths=ADMITTED_PATHS)
+    app.add_middleware(AdmissionControl, limit=settings.max_in_flight_requests,
+                       per_key=settings.max_in_flight_per_key, paths=ADMITTED_PATHS)
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
