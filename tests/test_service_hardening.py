@@ -124,12 +124,13 @@ def test_admission_refuses_over_the_bound_with_503_and_retry_after():
     started = asyncio.Event()
 
     async def slow_route(scope, receive, send):
+        await receive()  # the body has arrived: the request now holds a work slot
         started.set()
         await release.wait()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"done"})
 
-    admission = AdmissionControl(slow_route, limit=1, per_key=1, paths=re.compile(r"/v1/scan"))
+    admission = _admission(slow_route, limit=1, per_key=1)
 
     async def call(path: str, method: str = "POST") -> list[dict]:
         sent: list[dict] = []
@@ -157,7 +158,7 @@ def test_admission_refuses_over_the_bound_with_503_and_retry_after():
     headers = dict(refused[0]["headers"])
     assert int(headers[b"retry-after"]) >= 1
     assert b'"overloaded"' in refused[1]["body"]
-    assert admission.in_flight == 0
+    assert admission.working.total == 0 and admission.receiving.total == 0
 
 
 def test_one_key_holding_its_share_of_slots_leaves_the_rest_to_other_keys():
@@ -167,12 +168,13 @@ def test_one_key_holding_its_share_of_slots_leaves_the_rest_to_other_keys():
 
     async def slow_route(scope, receive, send):
         nonlocal held
+        await receive()
         held += 1
         await release.wait()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"done"})
 
-    admission = AdmissionControl(slow_route, limit=3, per_key=1, paths=re.compile(r"/v1/scan"))
+    admission = _admission(slow_route, limit=3, per_key=1)
 
     async def call(key: str) -> int:
         sent: list[dict] = []
@@ -200,7 +202,52 @@ def test_one_key_holding_its_share_of_slots_leaves_the_rest_to_other_keys():
 
     first_of_a, second_of_a, others = asyncio.run(asyncio.wait_for(scenario(), 30))
     assert (first_of_a, second_of_a, others) == (200, 503, [200, 200])
-    assert admission.in_flight == 0 and not admission.by_key
+    assert admission.working.total == 0 and not admission.working.by_key
+
+
+def _admission(app, *, limit: int, per_key: int) -> AdmissionControl:
+    return AdmissionControl(app, limit=limit, per_key=per_key, receiving_bytes=1_000_000, max_body=1_000_000,
+                            paths=re.compile(r"/v1/scan"))
+
+
+def test_a_body_still_arriving_holds_no_work_slot():
+    """One work slot: a request whose body is still on its way does not keep a ready one waiting or refused."""
+    first_chunk_read, rest_of_body = asyncio.Event(), asyncio.Event()
+
+    async def reads_then_answers(scope, receive, send):
+        while (await receive()).get("more_body"):
+            first_chunk_read.set()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+
+    admission = _admission(reads_then_answers, limit=1, per_key=1)
+
+    async def call(chunks: list[bytes], wait_before_last: asyncio.Event | None = None) -> int:
+        sent: list[dict] = []
+        pending = list(chunks)
+
+        async def receive():
+            if len(pending) == 1 and wait_before_last is not None:
+                await wait_before_last.wait()
+            return {"type": "http.request", "body": pending.pop(0), "more_body": len(pending) > 0}
+
+        async def send(message):
+            sent.append(message)
+
+        length = str(sum(map(len, chunks))).encode()
+        await admission({"type": "http", "method": "POST", "path": "/v1/scan", "headers": [(b"content-length", length)]},
+                        receive, send)
+        return sent[0]["status"]
+
+    async def scenario():
+        slow = asyncio.create_task(call([b"{", b"}"], wait_before_last=rest_of_body))
+        await first_chunk_read.wait()
+        ready = await call([b"{}"])  # served while the slow body is still arriving
+        rest_of_body.set()
+        return ready, await slow
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 30)) == (200, 200)
+    assert admission.working.total == 0 and admission.receiving.total == 0
 
 
 def _asgi_call(app, method: str, path: str, receive, headers=()) -> list[dict]:
@@ -227,7 +274,7 @@ def test_a_body_that_does_not_arrive_in_time_gets_408_and_frees_its_slot():
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"read"})
 
-    admission = AdmissionControl(reads_the_body, limit=1, per_key=1, paths=re.compile(r"/v1/scan"))
+    admission = _admission(reads_the_body, limit=1, per_key=1)
     app = RequestContext(admission, max_body=1_000_000, body_timeout=0.3)
     chunks = iter([{"type": "http.request", "body": b"{", "more_body": True}])
 
@@ -241,7 +288,7 @@ def test_a_body_that_does_not_arrive_in_time_gets_408_and_frees_its_slot():
     sent = _asgi_call(app, "POST", "/v1/scan", slow_receive)
     assert time.monotonic() - started < 3
     assert sent[0]["status"] == 408 and b'"request_timeout"' in sent[1]["body"]
-    assert admission.in_flight == 0
+    assert admission.working.total == 0 and admission.receiving.total == 0
 
 
 def test_admission_covers_the_async_upload_routes():

@@ -21,7 +21,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from discreet.errors import PayloadTooLarge, RequestTimeout
+from discreet.errors import PayloadTooLarge, RequestTimeout, RetryLater
 from discreet.service.api.errors import error_response, new_request_id
 from discreet.service.auth import presented_key
 from discreet.service.log import request_id_var
@@ -169,54 +169,117 @@ class ExactMethodNotAllowed:
         await self.app(scope, receive, send)
 
 
-class AdmissionControl:
-    """Bounds the requests being served on the heavy routes, in all and for each API key; the next
-    one gets 503 ``overloaded``.
+class Bound:
+    """A count with a limit in all and one for each API key."""
 
-    A request over a bound is refused at once, before its body is read, so an overloaded server
-    spends nothing on it and its memory stays bounded; admitted requests keep their latency because
-    the queue in front of the scan threads cannot grow without limit. The bound for each key keeps
-    one tenant's slow requests (bodies sent a byte at a time, URLs on servers that drip) from taking
-    every slot: the key is read from the ``Authorization`` header unchecked, which is enough here, as
-    a forged key is refused before its body is read. ``Retry-After`` estimates when a slot frees,
-    from the typical time a request has taken so far.
+    def __init__(self, limit: int, per_key: int) -> None:
+        self.limit, self.per_key = limit, per_key
+        self.total = 0
+        self.by_key: Counter[str] = Counter()
+
+    def full_for(self, key: str, amount: int = 1) -> bool:
+        return self.total + amount > self.limit or self.by_key[key] + amount > self.per_key
+
+    def take(self, key: str, amount: int = 1) -> None:
+        self.total += amount
+        self.by_key[key] += amount
+
+    def give_back(self, key: str, amount: int = 1) -> None:
+        self.total -= amount
+        self.by_key[key] -= amount
+        if not self.by_key[key]:
+            del self.by_key[key]
+
+
+class AdmissionControl:
+    """Bounds the upload routes in two stages, in all and for each API key; over a bound the answer
+    is 503 ``overloaded`` with ``Retry-After``.
+
+    * While its body arrives, a request holds its declared length (the request limit when it
+      declares none) of the receiving budget, a memory bound. A request that does not fit is
+      refused at once, before its body is read.
+    * Once its body has arrived, before it is decoded, it takes a work slot (the requests being
+      decoded, scanned or stored); when none is free it is refused then, having cost no decoding.
+
+    Holding work slots only from the body's end keeps the scan threads busy when bodies arrive
+    slowly (a slow network, a busy client), and keeps slow senders from taking the slots of
+    requests ready to run; the work slots bound the queue in front of the scan threads, hence the
+    latency of admitted requests. The bounds for each key keep one tenant from taking a whole
+    budget: the key is read from the ``Authorization`` header unchecked, which is enough here, as a
+    forged key is refused before its body is read. ``Retry-After`` estimates when a slot frees.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, per_key: int, paths: re.Pattern[str]) -> None:
-        self.app, self.limit, self.per_key, self.paths = app, limit, per_key, paths
-        self.in_flight = 0
-        self.by_key: Counter[str] = Counter()
-        self.typical_seconds = 1.0  # a moving average of how long admitted requests take
+    def __init__(self, app: ASGIApp, *, limit: int, per_key: int, receiving_bytes: int, max_body: int,
+                 paths: re.Pattern[str]) -> None:
+        self.app, self.max_body, self.paths = app, max_body, paths
+        self.working = Bound(limit, per_key)
+        # one body of the largest size always fits, or such a request could never be served
+        self.receiving = Bound(max(receiving_bytes, max_body), max(receiving_bytes * per_key // limit, max_body))
+        self.typical_seconds = 1.0  # a moving average of how long working requests take
+
+    def refusal(self, serving: str) -> RetryLater:
+        retry_after = max(1, math.ceil(self.typical_seconds))
+        return RetryLater(f"the server is {serving}; retry in {retry_after} s", code="overloaded",
+                          retry_after=retry_after)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or not self.paths.fullmatch(scope["path"]):
             return await self.app(scope, receive, send)
-        key = self._key(scope)
-        if self.in_flight >= self.limit or self.by_key[key] >= self.per_key:
-            retry_after = max(1, math.ceil(self.typical_seconds))
-            serving = (f"{self.limit} requests" if self.in_flight >= self.limit
-                       else f"{self.per_key} requests of this API key")
-            response = error_response(503, "overloaded", f"the server is serving {serving}; "
-                                      f"retry in {retry_after} s", headers={"Retry-After": str(retry_after)})
-            return await response(scope, receive, send)
-        self.in_flight += 1
-        self.by_key[key] += 1
-        started = time.perf_counter()
+        key, declared = self._key_and_length(scope)
+        if self.receiving.full_for(key, declared):
+            return await self._refuse(self.refusal("receiving as many request bodies as it holds"), scope, receive, send)
+        self.receiving.take(key, declared)
+        stage, started = "receiving", 0.0
+        refused: RetryLater | None = None
+        response_started = False
+
+        async def receive_then_work() -> Message:
+            nonlocal stage, started, refused
+            message = await receive()
+            if stage == "receiving" and not (message["type"] == "http.request" and message.get("more_body")):
+                self.receiving.give_back(key, declared)
+                stage = "done"
+                if message["type"] == "http.request":
+                    if self.working.full_for(key):
+                        refused = self.refusal(f"serving {self.working.limit} requests"
+                                               if self.working.total >= self.working.limit
+                                               else f"serving {self.working.per_key} requests of this API key")
+                        raise refused
+                    self.working.take(key)
+                    stage, started = "working", time.perf_counter()
+            return message
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive_then_work, send_tracked)
+        except RetryLater as exc:  # the app's error handlers answer it; a bare app leaves it to us
+            if exc is not refused or response_started:
+                raise
+            await self._refuse(exc, scope, receive, send)
         finally:
-            self.in_flight -= 1
-            self.by_key[key] -= 1
-            if not self.by_key[key]:
-                del self.by_key[key]
-            self.typical_seconds = 0.9 * self.typical_seconds + 0.1 * (time.perf_counter() - started)
+            if stage == "receiving":
+                self.receiving.give_back(key, declared)
+            elif stage == "working":
+                self.working.give_back(key)
+                self.typical_seconds = 0.9 * self.typical_seconds + 0.1 * (time.perf_counter() - started)
 
     @staticmethod
-    def _key(scope: Scope) -> str:
-        """The key id the request names ('' for none: anonymous requests share one bound)."""
-        authorization = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
-        presented = presented_key(authorization.decode("latin-1"))
-        return presented[1] if presented else ""
+    async def _refuse(refused: RetryLater, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(503, refused.code, refused.message, headers={"Retry-After": str(refused.retry_after)})
+        await response(scope, receive, send)
+
+    def _key_and_length(self, scope: Scope) -> tuple[str, int]:
+        """The key id the request names ('' for none: anonymous requests share one bound) and the
+        body length it declares (the request limit when it declares none)."""
+        headers = dict(scope["headers"])
+        presented = presented_key(headers.get(b"authorization", b"").decode("latin-1"))
+        length = headers.get(b"content-length", b"")
+        return (presented[1] if presented else "",
+                min(int(length), self.max_body) if length.isdigit() else self.max_body)
 
 
 #: The routes that take uploads: the synchronous ones, whose cost is paid while the caller waits, and
@@ -229,7 +292,8 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
     (only when origins are configured), admission control, then exact 405s."""
     app.add_middleware(ExactMethodNotAllowed, openapi=app.openapi)
     app.add_middleware(AdmissionControl, limit=settings.max_in_flight_requests,
-                       per_key=settings.max_in_flight_per_key, paths=ADMITTED_PATHS)
+                       per_key=settings.max_in_flight_per_key, receiving_bytes=settings.max_receiving_bytes,
+                       max_body=settings.max_request_bytes, paths=ADMITTED_PATHS)
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
