@@ -43,6 +43,7 @@ VARIABLES = {
     "DISCREET_MAX_IN_FLIGHT_REQUESTS": ("service", "max_in_flight_requests", "9", 9),
     "DISCREET_MAX_IN_FLIGHT_PER_KEY": ("service", "max_in_flight_per_key", "3", 3),
     "DISCREET_MAX_RECEIVING_BYTES": ("service", "max_receiving_bytes", "1000", 1000),
+    "DISCREET_MAX_WAITING_REQUESTS": ("service", "max_waiting_requests", "5", 5),
     "DISCREET_CORS_ORIGINS": ("service", "cors_origins", "https://a.example", "https://a.example"),
     "DISCREET_LEASE_SECONDS": ("service", "lease_seconds", "6", 6.0),
     "DISCREET_TASK_MAX_TRIES": ("service", "task_max_tries", "2", 2),

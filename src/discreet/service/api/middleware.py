@@ -7,6 +7,7 @@ error answers, and costs nothing per request beyond a header list.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import re
@@ -21,7 +22,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from discreet.errors import PayloadTooLarge, RequestTimeout, RetryLater
+from discreet.errors import PayloadTooLarge, RequestTimeout
 from discreet.service.api.errors import error_response, new_request_id
 from discreet.service.auth import presented_key
 from discreet.service.log import request_id_var
@@ -192,85 +193,79 @@ class Bound:
 
 
 class AdmissionControl:
-    """Bounds the upload routes in two stages, in all and for each API key; over a bound the answer
-    is 503 ``overloaded`` with ``Retry-After``.
+    """Bounds the upload routes in two stages, in all and for each API key.
 
-    * While its body arrives, a request holds its declared length (the request limit when it
-      declares none) of the receiving budget, a memory bound. A request that does not fit is
-      refused at once, before its body is read.
-    * Once its body has arrived, before it is decoded, it takes a work slot (the requests being
-      decoded, scanned or stored); when none is free it is refused then, having cost no decoding.
+    * Waiting: from its start until it may be worked on, a request holds a waiting place and its
+      declared body length (the request limit when it declares none) of the receiving budget, a
+      memory bound. A request that does not fit is refused at once with 503 ``overloaded`` and
+      ``Retry-After``, before its key is checked or its body read: an overloaded server spends
+      almost nothing on the requests it refuses.
+    * Working: once its body has arrived, before it is decoded, the request waits for a work slot
+      (being decoded, scanned or stored) and keeps it until answered.
 
-    Holding work slots only from the body's end keeps the scan threads busy when bodies arrive
-    slowly (a slow network, a busy client), and keeps slow senders from taking the slots of
-    requests ready to run; the work slots bound the queue in front of the scan threads, hence the
-    latency of admitted requests. The bounds for each key keep one tenant from taking a whole
-    budget: the key is read from the ``Authorization`` header unchecked, which is enough here, as a
-    forged key is refused before its body is read. ``Retry-After`` estimates when a slot frees.
+    Taking work slots only when the body is there keeps the scan threads busy when bodies arrive
+    slowly (a slow network, a busy client) and keeps slow senders from holding the slots of requests
+    ready to run; the waiting places bound the queue in front of the work slots, hence the latency
+    of admitted requests. The bounds for each key keep one tenant from taking a whole budget: the key
+    is read from the ``Authorization`` header unchecked, which is enough here, as a forged key is
+    refused before its body is read. ``Retry-After`` estimates when a place frees.
     """
 
-    def __init__(self, app: ASGIApp, *, limit: int, per_key: int, receiving_bytes: int, max_body: int,
-                 paths: re.Pattern[str]) -> None:
+    def __init__(self, app: ASGIApp, *, limit: int, per_key: int, waiting: int, receiving_bytes: int,
+                 max_body: int, paths: re.Pattern[str]) -> None:
         self.app, self.max_body, self.paths = app, max_body, paths
         self.working = Bound(limit, per_key)
+        self.waiting = Bound(waiting, max(1, waiting * per_key // limit))
         # one body of the largest size always fits, or such a request could never be served
         self.receiving = Bound(max(receiving_bytes, max_body), max(receiving_bytes * per_key // limit, max_body))
-        self.typical_seconds = 1.0  # a moving average of how long working requests take
-
-    def refusal(self, serving: str) -> RetryLater:
-        retry_after = max(1, math.ceil(self.typical_seconds))
-        return RetryLater(f"the server is {serving}; retry in {retry_after} s", code="overloaded",
-                          retry_after=retry_after)
+        self._slot_freed: asyncio.Condition | None = None  # made on first use, in the server's event loop
+        self.typical_seconds = 1.0  # a moving average of how long admitted requests take
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or not self.paths.fullmatch(scope["path"]):
             return await self.app(scope, receive, send)
         key, declared = self._key_and_length(scope)
-        if self.receiving.full_for(key, declared):
-            return await self._refuse(self.refusal("receiving as many request bodies as it holds"), scope, receive, send)
+        if self.waiting.full_for(key) or self.receiving.full_for(key, declared):
+            retry_after = max(1, math.ceil(self.typical_seconds))
+            response = error_response(503, "overloaded", f"the server has as many requests as it queues; "
+                                      f"retry in {retry_after} s", headers={"Retry-After": str(retry_after)})
+            return await response(scope, receive, send)
+        self.waiting.take(key)
         self.receiving.take(key, declared)
-        stage, started = "receiving", 0.0
-        refused: RetryLater | None = None
-        response_started = False
+        working, started = False, time.perf_counter()
 
         async def receive_then_work() -> Message:
-            nonlocal stage, started, refused
+            nonlocal working
             message = await receive()
-            if stage == "receiving" and not (message["type"] == "http.request" and message.get("more_body")):
+            body_complete = message["type"] == "http.request" and not message.get("more_body")
+            if body_complete and not working:
+                await self._take_work_slot(key)
+                self.waiting.give_back(key)
                 self.receiving.give_back(key, declared)
-                stage = "done"
-                if message["type"] == "http.request":
-                    if self.working.full_for(key):
-                        refused = self.refusal(f"serving {self.working.limit} requests"
-                                               if self.working.total >= self.working.limit
-                                               else f"serving {self.working.per_key} requests of this API key")
-                        raise refused
-                    self.working.take(key)
-                    stage, started = "working", time.perf_counter()
+                working = True
             return message
 
-        async def send_tracked(message: Message) -> None:
-            nonlocal response_started
-            response_started = response_started or message["type"] == "http.response.start"
-            await send(message)
-
         try:
-            await self.app(scope, receive_then_work, send_tracked)
-        except RetryLater as exc:  # the app's error handlers answer it; a bare app leaves it to us
-            if exc is not refused or response_started:
-                raise
-            await self._refuse(exc, scope, receive, send)
+            await self.app(scope, receive_then_work, send)
         finally:
-            if stage == "receiving":
-                self.receiving.give_back(key, declared)
-            elif stage == "working":
+            if working:
                 self.working.give_back(key)
-                self.typical_seconds = 0.9 * self.typical_seconds + 0.1 * (time.perf_counter() - started)
+                async with self._condition():
+                    self._condition().notify_all()
+            else:
+                self.waiting.give_back(key)
+                self.receiving.give_back(key, declared)
+            self.typical_seconds = 0.9 * self.typical_seconds + 0.1 * (time.perf_counter() - started)
 
-    @staticmethod
-    async def _refuse(refused: RetryLater, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(503, refused.code, refused.message, headers={"Retry-After": str(refused.retry_after)})
-        await response(scope, receive, send)
+    def _condition(self) -> asyncio.Condition:
+        if self._slot_freed is None:
+            self._slot_freed = asyncio.Condition()
+        return self._slot_freed
+
+    async def _take_work_slot(self, key: str) -> None:
+        async with self._condition():
+            await self._condition().wait_for(lambda: not self.working.full_for(key))
+            self.working.take(key)
 
     def _key_and_length(self, scope: Scope) -> tuple[str, int]:
         """The key id the request names ('' for none: anonymous requests share one bound) and the
@@ -292,7 +287,8 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
     (only when origins are configured), admission control, then exact 405s."""
     app.add_middleware(ExactMethodNotAllowed, openapi=app.openapi)
     app.add_middleware(AdmissionControl, limit=settings.max_in_flight_requests,
-                       per_key=settings.max_in_flight_per_key, receiving_bytes=settings.max_receiving_bytes,
+                       per_key=settings.max_in_flight_per_key, waiting=settings.max_waiting_requests,
+                       receiving_bytes=settings.max_receiving_bytes,
                        max_body=settings.max_request_bytes, paths=ADMITTED_PATHS)
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
     if origins:
