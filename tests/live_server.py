@@ -38,8 +38,8 @@ def _discreet(*args: str) -> list[str]:
 
 
 @contextmanager
-def live_server(data_dir: Path, **settings: str) -> Iterator[LiveServer]:
-    """Start ``discreet serve`` with one API key; ``settings`` become DISCREET_* variables."""
+def live_server(data_dir: Path, tenant: str = "web-and-client-tests", **settings: str) -> Iterator[LiveServer]:
+    """Start ``discreet serve`` with one API key of ``tenant``; ``settings`` become DISCREET_* variables."""
     env = {
         **os.environ,
         "DISCREET_DATA_DIR": str(data_dir),
@@ -49,7 +49,7 @@ def live_server(data_dir: Path, **settings: str) -> Iterator[LiveServer]:
     }
     env.pop("DISCREET_DATABASE_URL", None)
     created = subprocess.run(
-        _discreet("keys", "create", "web-and-client-tests"), env=env, capture_output=True, text=True, check=True
+        _discreet("keys", "create", tenant), env=env, capture_output=True, text=True, check=True
     )
     key = json.loads(created.stdout)
     port = _free_port()

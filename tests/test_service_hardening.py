@@ -124,12 +124,13 @@ def test_admission_refuses_over_the_bound_with_503_and_retry_after():
     started = asyncio.Event()
 
     async def slow_route(scope, receive, send):
+        await receive()  # the body has arrived: the request now holds a work slot
         started.set()
         await release.wait()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"done"})
 
-    admission = AdmissionControl(slow_route, limit=1, paths=re.compile(r"/v1/scan"))
+    admission = _admission(slow_route, limit=1, per_key=1)
 
     async def call(path: str, method: str = "POST") -> list[dict]:
         sent: list[dict] = []
@@ -146,18 +147,113 @@ def test_admission_refuses_over_the_bound_with_503_and_retry_after():
     async def scenario():
         first = asyncio.create_task(call("/v1/scan"))
         await started.wait()
-        refused = await call("/v1/scan")
+        queued = asyncio.create_task(call("/v1/scan"))  # its body is there: it waits for the work slot
+        while admission.waiting.total < 1:
+            await asyncio.sleep(0)
+        refused = await call("/v1/scan")  # no waiting place left: refused at once
         other_route = asyncio.create_task(call("/v1/tasks", "GET"))  # not bounded: waits like the first
         release.set()
-        return await first, refused, await other_route
+        return await first, await queued, refused, await other_route
 
-    first, refused, other_route = asyncio.run(scenario())
-    assert first[0]["status"] == 200 and other_route[0]["status"] == 200
+    first, queued, refused, other_route = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert first[0]["status"] == 200 and queued[0]["status"] == 200 and other_route[0]["status"] == 200
     assert refused[0]["status"] == 503
     headers = dict(refused[0]["headers"])
     assert int(headers[b"retry-after"]) >= 1
     assert b'"overloaded"' in refused[1]["body"]
-    assert admission.in_flight == 0
+    assert admission.working.total == 0 and admission.waiting.total == 0 and admission.receiving.total == 0
+
+
+def test_one_key_holding_its_share_of_slots_leaves_the_rest_to_other_keys():
+    """A tenant whose bodies are slow holds its own slots; another key (or none) is still admitted."""
+    release = asyncio.Event()
+    held = 0
+
+    async def slow_route(scope, receive, send):
+        nonlocal held
+        await receive()
+        held += 1
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+
+    admission = _admission(slow_route, limit=3, per_key=1)
+
+    async def call(key: str) -> int:
+        sent: list[dict] = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        headers = [(b"authorization", f"Bearer dsk_{key}_secret".encode())] if key else []
+        await admission({"type": "http", "method": "POST", "path": "/v1/scan", "headers": headers}, receive, send)
+        return sent[0]["status"]
+
+    async def scenario():
+        first_of_a = asyncio.create_task(call("aaaa"))
+        while held < 1:
+            await asyncio.sleep(0)
+        second_of_a = asyncio.create_task(call("aaaa"))  # waits: A's one work slot is taken
+        while admission.waiting.by_key["aaaa"] < 1:
+            await asyncio.sleep(0)
+        third_of_a = await call("aaaa")  # over A's share of waiting places: refused at once
+        others = [asyncio.create_task(call("bbbb")), asyncio.create_task(call(""))]
+        while held < 3:  # B and the anonymous caller are served beside A's first
+            await asyncio.sleep(0)
+        release.set()
+        return await first_of_a, await second_of_a, third_of_a, [await other for other in others]
+
+    answers = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert answers == (200, 200, 503, [200, 200])
+    assert admission.working.total == 0 and admission.waiting.total == 0 and not admission.working.by_key
+
+
+def _admission(app, *, limit: int, per_key: int, waiting: int | None = None) -> AdmissionControl:
+    return AdmissionControl(app, limit=limit, per_key=per_key, waiting=waiting or limit, receiving_bytes=100_000_000,
+                            max_body=1_000_000, paths=re.compile(r"/v1/scan"))
+
+
+def test_a_body_still_arriving_holds_no_work_slot():
+    """One work slot: a request whose body is still on its way does not keep a ready one waiting or refused."""
+    first_chunk_read, rest_of_body = asyncio.Event(), asyncio.Event()
+
+    async def reads_then_answers(scope, receive, send):
+        while (await receive()).get("more_body"):
+            first_chunk_read.set()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+
+    admission = _admission(reads_then_answers, limit=1, per_key=1, waiting=2)
+
+    async def call(chunks: list[bytes], wait_before_last: asyncio.Event | None = None) -> int:
+        sent: list[dict] = []
+        pending = list(chunks)
+
+        async def receive():
+            if len(pending) == 1 and wait_before_last is not None:
+                await wait_before_last.wait()
+            return {"type": "http.request", "body": pending.pop(0), "more_body": len(pending) > 0}
+
+        async def send(message):
+            sent.append(message)
+
+        length = str(sum(map(len, chunks))).encode()
+        await admission({"type": "http", "method": "POST", "path": "/v1/scan", "headers": [(b"content-length", length)]},
+                        receive, send)
+        return sent[0]["status"]
+
+    async def scenario():
+        slow = asyncio.create_task(call([b"{", b"}"], wait_before_last=rest_of_body))
+        await first_chunk_read.wait()
+        ready = await call([b"{}"])  # served while the slow body is still arriving
+        rest_of_body.set()
+        return ready, await slow
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 30)) == (200, 200)
+    assert admission.working.total == 0 and admission.waiting.total == 0 and admission.receiving.total == 0
 
 
 def _asgi_call(app, method: str, path: str, receive, headers=()) -> list[dict]:
@@ -184,7 +280,7 @@ def test_a_body_that_does_not_arrive_in_time_gets_408_and_frees_its_slot():
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"read"})
 
-    admission = AdmissionControl(reads_the_body, limit=1, paths=re.compile(r"/v1/scan"))
+    admission = _admission(reads_the_body, limit=1, per_key=1)
     app = RequestContext(admission, max_body=1_000_000, body_timeout=0.3)
     chunks = iter([{"type": "http.request", "body": b"{", "more_body": True}])
 
@@ -198,7 +294,7 @@ def test_a_body_that_does_not_arrive_in_time_gets_408_and_frees_its_slot():
     sent = _asgi_call(app, "POST", "/v1/scan", slow_receive)
     assert time.monotonic() - started < 3
     assert sent[0]["status"] == 408 and b'"request_timeout"' in sent[1]["body"]
-    assert admission.in_flight == 0
+    assert admission.working.total == 0 and admission.waiting.total == 0 and admission.receiving.total == 0
 
 
 def test_admission_covers_the_async_upload_routes():

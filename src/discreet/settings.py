@@ -69,7 +69,20 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(20.0, ge=0, description="how long running tasks may finish at shutdown")
     preload_models: bool = Field(True, description="load the face model at start, so /readyz means ready")
     max_in_flight_requests: int = Field(
-        8, ge=1, description="synchronous requests (scan, anonymize) served at once; more get 503 overloaded"
+        8, ge=1, description="upload requests (scan, anonymize, async scan and video) whose body has arrived "
+        "served at once; more wait (see max_waiting_requests)"
+    )
+    max_in_flight_per_key: int = Field(
+        4, ge=1, description="of those, served at once for one API key, so one tenant's requests leave slots "
+        "to the others; the same share of the receiving budget is one key's"
+    )
+    max_waiting_requests: int = Field(
+        16, ge=1, description="upload requests whose body is arriving or that wait for one of those slots; "
+        "more get 503 overloaded before their body is read (one key gets the same share as of the slots)"
+    )
+    max_receiving_bytes: int = Field(
+        256 * 1024 * 1024, ge=1, description="declared lengths of the waiting requests' bodies (the request "
+        "limit for a body that declares none); a request that does not fit gets 503 overloaded"
     )
     cors_origins: str = Field("", description="comma-separated origins allowed to call the API from a browser; "
                               "none by default (CORS closed)")

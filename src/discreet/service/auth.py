@@ -35,6 +35,16 @@ def create_key(store: Store, tenant: str, name: str = "") -> tuple[str, ApiKey]:
     return key, store.keys.add_key(key_id, hash_key(key), tenant.strip(), name)
 
 
+def presented_key(authorization: str) -> tuple[str, str] | None:
+    """The key in an ``Authorization: Bearer dsk_<id>_<secret>`` header and its id, not yet checked;
+    None when the header is not of that form."""
+    scheme, _, presented = authorization.partition(" ")
+    presented = presented.strip()
+    if scheme.lower() != "bearer" or not presented.startswith(KEY_PREFIX):
+        return None
+    return presented, presented[len(KEY_PREFIX):].partition("_")[0]
+
+
 def authenticate(store: Store, authorization: str | None, *, allow_anonymous: bool) -> ApiKey:
     if not authorization:
         if allow_anonymous:
@@ -42,11 +52,10 @@ def authenticate(store: Store, authorization: str | None, *, allow_anonymous: bo
             assert key is not None  # created by Store.migrate
             return key
         raise Unauthorized("send an API key: Authorization: Bearer dsk_...")
-    scheme, _, presented = authorization.partition(" ")
-    presented = presented.strip()
-    if scheme.lower() != "bearer" or not presented.startswith(KEY_PREFIX):
+    parsed = presented_key(authorization)
+    if parsed is None:
         raise Unauthorized("the Authorization header must be 'Bearer dsk_...'")
-    key_id = presented[len(KEY_PREFIX):].partition("_")[0]
+    presented, key_id = parsed
     row = store.keys.get_key(key_id)
     expected = row.key_hash if row is not None and row.key_hash else hash_key(secrets.token_hex(16))
     if not hmac.compare_digest(expected, hash_key(presented)) or row is None or row.revoked_at is not None:

@@ -7,10 +7,12 @@ error answers, and costs nothing per request beyond a header list.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from discreet.errors import PayloadTooLarge, RequestTimeout
 from discreet.service.api.errors import error_response, new_request_id
+from discreet.service.auth import presented_key
 from discreet.service.log import request_id_var
 from discreet.service.metrics import LATENCY, REQUESTS
 from discreet.settings import ServiceSettings
@@ -167,35 +170,111 @@ class ExactMethodNotAllowed:
         await self.app(scope, receive, send)
 
 
-class AdmissionControl:
-    """Bounds the requests being served on the heavy routes; the next one gets 503 ``overloaded``.
+class Bound:
+    """A count with a limit in all and one for each API key."""
 
-    A request over the bound is refused at once, before its body is read, so an overloaded server
-    spends nothing on it and its memory stays bounded; admitted requests keep their latency because
-    the queue in front of the scan threads cannot grow without limit. ``Retry-After`` estimates when
-    a slot frees, from the typical time a request has taken so far.
+    def __init__(self, limit: int, per_key: int) -> None:
+        self.limit, self.per_key = limit, per_key
+        self.total = 0
+        self.by_key: Counter[str] = Counter()
+
+    def full_for(self, key: str, amount: int = 1) -> bool:
+        return self.total + amount > self.limit or self.by_key[key] + amount > self.per_key
+
+    def take(self, key: str, amount: int = 1) -> None:
+        self.total += amount
+        self.by_key[key] += amount
+
+    def give_back(self, key: str, amount: int = 1) -> None:
+        self.total -= amount
+        self.by_key[key] -= amount
+        if not self.by_key[key]:
+            del self.by_key[key]
+
+
+class AdmissionControl:
+    """Bounds the upload routes in two stages, in all and for each API key.
+
+    * Waiting: from its start until it may be worked on, a request holds a waiting place and its
+      declared body length (the request limit when it declares none) of the receiving budget, a
+      memory bound. A request that does not fit is refused at once with 503 ``overloaded`` and
+      ``Retry-After``, before its key is checked or its body read: an overloaded server spends
+      almost nothing on the requests it refuses.
+    * Working: once its body has arrived, before it is decoded, the request waits for a work slot
+      (being decoded, scanned or stored) and keeps it until answered.
+
+    Taking work slots only when the body is there keeps the scan threads busy when bodies arrive
+    slowly (a slow network, a busy client) and keeps slow senders from holding the slots of requests
+    ready to run; the waiting places bound the queue in front of the work slots, hence the latency
+    of admitted requests. The bounds for each key keep one tenant from taking a whole budget: the key
+    is read from the ``Authorization`` header unchecked, which is enough here, as a forged key is
+    refused before its body is read. ``Retry-After`` estimates when a place frees.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, paths: re.Pattern[str]) -> None:
-        self.app, self.limit, self.paths = app, limit, paths
-        self.in_flight = 0
+    def __init__(self, app: ASGIApp, *, limit: int, per_key: int, waiting: int, receiving_bytes: int,
+                 max_body: int, paths: re.Pattern[str]) -> None:
+        self.app, self.max_body, self.paths = app, max_body, paths
+        self.working = Bound(limit, per_key)
+        self.waiting = Bound(waiting, max(1, waiting * per_key // limit))
+        # one body of the largest size always fits, or such a request could never be served
+        self.receiving = Bound(max(receiving_bytes, max_body), max(receiving_bytes * per_key // limit, max_body))
+        self._slot_freed: asyncio.Condition | None = None  # made on first use, in the server's event loop
         self.typical_seconds = 1.0  # a moving average of how long admitted requests take
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or not self.paths.fullmatch(scope["path"]):
             return await self.app(scope, receive, send)
-        if self.in_flight >= self.limit:
+        key, declared = self._key_and_length(scope)
+        if self.waiting.full_for(key) or self.receiving.full_for(key, declared):
             retry_after = max(1, math.ceil(self.typical_seconds))
-            response = error_response(503, "overloaded", f"the server is serving {self.limit} requests; "
+            response = error_response(503, "overloaded", f"the server has as many requests as it queues; "
                                       f"retry in {retry_after} s", headers={"Retry-After": str(retry_after)})
             return await response(scope, receive, send)
-        self.in_flight += 1
-        started = time.perf_counter()
+        self.waiting.take(key)
+        self.receiving.take(key, declared)
+        working, started = False, time.perf_counter()
+
+        async def receive_then_work() -> Message:
+            nonlocal working
+            message = await receive()
+            body_complete = message["type"] == "http.request" and not message.get("more_body")
+            if body_complete and not working:
+                await self._take_work_slot(key)
+                self.waiting.give_back(key)
+                self.receiving.give_back(key, declared)
+                working = True
+            return message
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive_then_work, send)
         finally:
-            self.in_flight -= 1
+            if working:
+                self.working.give_back(key)
+                async with self._condition():
+                    self._condition().notify_all()
+            else:
+                self.waiting.give_back(key)
+                self.receiving.give_back(key, declared)
             self.typical_seconds = 0.9 * self.typical_seconds + 0.1 * (time.perf_counter() - started)
+
+    def _condition(self) -> asyncio.Condition:
+        if self._slot_freed is None:
+            self._slot_freed = asyncio.Condition()
+        return self._slot_freed
+
+    async def _take_work_slot(self, key: str) -> None:
+        async with self._condition():
+            await self._condition().wait_for(lambda: not self.working.full_for(key))
+            self.working.take(key)
+
+    def _key_and_length(self, scope: Scope) -> tuple[str, int]:
+        """The key id the request names ('' for none: anonymous requests share one bound) and the
+        body length it declares (the request limit when it declares none)."""
+        headers = dict(scope["headers"])
+        presented = presented_key(headers.get(b"authorization", b"").decode("latin-1"))
+        length = headers.get(b"content-length", b"")
+        return (presented[1] if presented else "",
+                min(int(length), self.max_body) if length.isdigit() else self.max_body)
 
 
 #: The routes that take uploads: the synchronous ones, whose cost is paid while the caller waits, and
@@ -207,7 +286,10 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
     """Every middleware, in the order a request meets them: security headers, request context, CORS
     (only when origins are configured), admission control, then exact 405s."""
     app.add_middleware(ExactMethodNotAllowed, openapi=app.openapi)
-    app.add_middleware(AdmissionControl, limit=settings.max_in_flight_requests, paths=ADMITTED_PATHS)
+    app.add_middleware(AdmissionControl, limit=settings.max_in_flight_requests,
+                       per_key=settings.max_in_flight_per_key, waiting=settings.max_waiting_requests,
+                       receiving_bytes=settings.max_receiving_bytes,
+                       max_body=settings.max_request_bytes, paths=ADMITTED_PATHS)
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
