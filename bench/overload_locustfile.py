@@ -1,4 +1,4 @@
-"""Locust users for bench/overload.py: each POSTs one photo to /v1/scan at a constant rate.
+"""Locust users for bench/overload.py: each POSTs one photo to /v1/scan at random intervals (a Poisson stream).
 
 Every answer's status, latency and Retry-After are appended to $OVERLOAD_RECORD as JSON lines, so
 the bench can split admitted from refused requests (Locust's own percentiles mix them).
@@ -12,8 +12,7 @@ import os
 import random
 from pathlib import Path
 
-import gevent
-from locust import HttpUser, constant_throughput, task
+from locust import HttpUser, task
 
 PHOTO = base64.b64encode(Path(os.environ["OVERLOAD_PHOTO"]).read_bytes()).decode()
 RATE_PER_USER = float(os.environ["OVERLOAD_RATE_PER_USER"])
@@ -21,13 +20,16 @@ RECORD = open(os.environ["OVERLOAD_RECORD"], "a", buffering=1)  # noqa: SIM115 -
 
 
 class Scanner(HttpUser):
-    wait_time = constant_throughput(RATE_PER_USER)
+    def wait_time(self) -> float:
+        # Exponential waits make the users together a Poisson stream, as independent clients are.
+        # With a constant throughput each user keeps the phase it has: one pause of the server (or
+        # of Locust) that held every user at once put them all in phase, and they sent in waves,
+        # every wave mostly refused and the server idle between waves.
+        # cut at 4 s: a longer wait outlives uvicorn's 5 s keep-alive and the reused connection fails
+        return min(random.expovariate(RATE_PER_USER), 4.0)
 
     def on_start(self) -> None:
         self.client.headers["Authorization"] = f"Bearer {os.environ['OVERLOAD_KEY']}"
-        # Users all started at once would send in waves (a burst every period, idle between), which
-        # starves the server between bursts; a random phase spreads their requests over the period.
-        gevent.sleep(random.uniform(0, 1 / RATE_PER_USER))
 
     @task
     def scan(self) -> None:

@@ -13,12 +13,12 @@ while tenant A at once:
 * holds 2 ``POST /v1/scan`` bodies open, one byte a second (each ends at the body deadline; it is
   opened again);
 * queues one async scan a second whose ``callback_url`` is on the hostile server (with a second key
-  of tenant A: the slow requests above hold all the slots of the first).
+  of tenant A, so these do not compete with the slow requests above for the first key's share).
 
 An attacker refused (503) tries again after ``REFUSED_PAUSE_SECONDS``: these are slow attacks, not a
 flood (which the per-key rate limit answers). Prints B's p50/p99 latency and refusals without and
-during the attack, the p99 ratio (the target is under 2; B refused during the attack counts as a
-failure too), and what A's requests were answered.
+during the attack, the p99 ratio (the target is under 2, with no refusal of B), and what A's
+requests were answered.
 """
 
 from __future__ import annotations
