@@ -2,6 +2,7 @@
 // each scanned frame as a tick on a timeline (a click tells what that frame holds) and, when an
 // anonymized copy was asked for, download it.
 import { $, ApiError, POLL_MS, api, busy, button, checked, dropZone, offer, saveBlob, sceneChoices } from "./app.js";
+import { moderationChoice } from "./moderation.js";
 
 const FINISHED = new Set(["succeeded", "failed", "canceled"]);
 const FRAME_FIELDS = new Set(["index", "time", "moderation"]);
@@ -34,6 +35,8 @@ async function upload() {
   form.append("interval", $("#video-interval").value || "1");
   form.append("anonymize", String($("#video-anonymize").checked));
   form.append("method", $("#video-method").value);
+  const moderation = moderationChoice("video-");
+  if (moderation !== false) form.append("moderation", String(moderation));
   const task = await (await api("/v1/video/async", { method: "POST", body: form })).json();
   showProgress(task);
   await follow(task.task_id);
