@@ -8,6 +8,8 @@ import json
 import httpx
 from test_web import WAIT_MS, _auth, _open_view, browser, page, server  # noqa: F401 - fixtures shared with the page tests
 
+from discreet.evaluation.video import build_stills
+
 URL_CODE = "qr/qrcode-2/28.png"  # a photographed code with "http://www.webtech.co.jp/k/" printed below it
 PLAIN_PHOTO = "dlib-faces/2008_002470.jpg"
 
@@ -83,3 +85,32 @@ def test_a_scan_without_the_toggle_asks_for_no_decision(page, data_dir):
     assert "moderation" not in sent and "moderation" not in result
     assert page.locator(".result .decision").count() == 0
 
+
+
+def test_a_video_scanned_with_moderation_lists_its_segments_with_their_matches(page, server, data_dir, tmp_path):
+    """The video view's own toggle: the term found in the first shot blocks that span of the video."""
+    _post(server, "/v1/moderation/term-lists", {"name": "video-terms", "entries": [{"term": "webtech"}]})
+    clip = build_stills([data_dir / URL_CODE, data_dir / PLAIN_PHOTO], tmp_path / "stills.mp4",
+                        width=480, height=448, fps=4, frames_each=4)
+    _open_view(page, "video")
+    page.set_checked('input[name="video-scene"][value="faces"]', False)
+    page.set_checked('input[name="video-scene"][value="text"]', True)
+    page.set_input_files("#video-file", str(clip))
+    page.fill("#video-interval", "0.5")
+    page.check("#video-moderate")
+    page.locator("#video-policy option").first.wait_for(state="attached")
+    with page.expect_response(lambda r: r.url.endswith("/v1/video/async")) as queued:
+        page.click("#video-run")
+    assert b'name="moderation"\r\n\r\ntrue' in queued.value.request.post_data_buffer
+    page.wait_for_function("() => document.querySelector('#video-percent').textContent === '100%'", timeout=WAIT_MS)
+    segments = httpx.get(f"{server.url}/v1/tasks/{queued.value.json()['task_id']}", headers=_auth(server)).json()["result"]["segments"]
+    assert [s["suggestion"] for s in segments] == ["block", "pass"]
+    shown = page.locator("#video-segments li")
+    shown.first.wait_for()
+    assert shown.count() == 2
+    assert shown.nth(0).locator(".suggestion").inner_text() == "block"
+    assert shown.nth(0).inner_text().startswith("0:00.0–0:01.0")
+    marks = shown.nth(0).locator("mark.term-span").all_inner_texts()  # one per list that matched it
+    assert marks and {mark.lower() for mark in marks} == {"webtech"}
+    assert shown.nth(1).locator(".suggestion").inner_text() == "pass"
+    assert page.locator("#video-ticks .band.block").count() == 1

@@ -116,6 +116,25 @@ function decisionSection(item) {
   return [section];
 }
 
+// A video's decisions over time, one line a segment: its span, suggestion, labels and matches.
+export function segmentItems(segments, clock) {
+  return segments.map((segment) => {
+    const entry = element("li", `segment ${segment.suggestion}`);
+    entry.append(`${clock(segment.start)}–${clock(segment.end)} `, suggestionBadge(segment.suggestion));
+    if (segment.labels.length) entry.append(` ${segment.labels.join(", ")}`);
+    const found = [
+      ...(segment.terms || []).map((match) => {
+        const found = element("span", "term", `${match.list}: `);
+        found.append(element("mark", "term-span", match.text));
+        return found;
+      }),
+      ...(segment.image_lists || []).map((match) => element("span", "picture-match", `${match.list_name} (distance ${match.distance})`)),
+    ];
+    for (const node of found) entry.append(" ", node);
+    return entry;
+  });
+}
+
 extendScans({
   request: () => {
     const choice = moderationChoice();
