@@ -253,3 +253,27 @@ def test_lists_are_rebuilt_only_when_they_change_and_idempotency_covers_moderati
         assert first_submit.status_code == 202
         reused = api.post("/v1/scan/async", headers={**as_a, "Idempotency-Key": "k"}, json={**body, "moderation": True})
         assert reused.status_code == 400 and reused.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def _framed(data: bytes, left: float, right: float) -> bytes:
+    """The part of the photo between ``left`` and ``right`` (shares of its width), as a new JPEG:
+    two framings of one street scene that share a strip but are not copies of each other."""
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    out = io.BytesIO()
+    image.crop((int(image.width * left), 0, int(image.width * right), image.height)).save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+def test_another_framing_of_the_same_scene_is_not_matched(tmp_path, data_dir, tenants):
+    as_a, _ = tenants
+    scenes = sorted((data_dir / "scenes" / "images").iterdir())[10:14]
+    with client(tmp_path) as api:
+        list_id = api.post("/v1/moderation/image-lists", headers=as_a, json={"name": "known-bad", "kind": "block"}).json()["id"]
+        for photo in scenes:
+            data = photo.read_bytes()
+            added = api.post(f"/v1/moderation/image-lists/{list_id}/images", headers=as_a,
+                             json={"image_base64": b64(_framed(data, 0.0, 0.6))})
+            assert added.status_code == 201, added.text
+            assert _scan(api, as_a, _edited(_framed(data, 0.0, 0.6)))["suggestion"] == "block", photo.name
+            other_framing = _scan(api, as_a, _framed(data, 0.4, 1.0))
+            assert (other_framing["suggestion"], other_framing["image_lists"]) == ("pass", []), photo.name

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from service_support import client, wait_for_task, wait_until
 
-from discreet.evaluation.video import FilmedVideo, build_audio_only, build_video, shot_photos
+from discreet.evaluation.video import FilmedVideo, build_audio_only, build_stills, build_video, shot_photos
 from discreet.video import open_video
 
 
@@ -91,3 +91,30 @@ def test_a_video_task_is_decided_by_the_named_policy_as_it_was_when_submitted(tm
         assert view["status"] == "succeeded", view
         decisions = {(f["moderation"]["policy"], f["moderation"]["policy_version"]) for f in view["result"]["frames"]}
         assert decisions == {("strict", 1)} and view["result"]["segments"] is not None
+
+
+def test_a_video_task_applies_the_tenants_term_and_picture_lists_to_its_frames(tmp_path: Path, data_dir: Path) -> None:
+    code = data_dir / "qr" / "qrcode-2" / "28.png"  # "http://www.webtech.co.jp/k/" printed below the code
+    photos = sorted((data_dir / "scenes" / "images").iterdir())
+    listed, plain = photos[10], photos[11]
+    video = build_stills([code, listed, plain], tmp_path / "stills.mp4", width=480, height=448, fps=4, frames_each=4)
+    with client(tmp_path) as api:
+        api.post("/v1/moderation/term-lists", json={"name": "banned-sites", "entries": [{"term": "webtech"}]})
+        known = api.post("/v1/moderation/image-lists", json={"name": "known-bad", "kind": "block"}).json()
+        added = api.post(f"/v1/moderation/image-lists/{known['id']}/images", files={"image": listed.read_bytes()})
+        assert added.status_code == 201, added.text
+        answer = api.post("/v1/video/async", files={"video": ("stills.mp4", video.read_bytes(), "video/mp4")},
+                          data={"scenes": "text,codes", "interval": "0.5", "moderation": "true"})
+        assert answer.status_code == 202, answer.text
+        view = wait_for_task(api, answer.json()["task_id"])
+    assert view["status"] == "succeeded", view
+    segments = view["result"]["segments"]
+    assert [s["suggestion"] for s in segments] == ["block", "block", "pass"]
+    worded, pictured, passed = segments
+    assert (worded["start"], pictured["start"], passed["start"]) == (0.0, 1.0, 2.0)
+    assert "text:term:banned-sites" in worded["labels"]
+    assert {m["text"].lower() for m in worded["terms"]} == {"webtech"} and not worded["image_lists"]
+    assert pictured["labels"] == ["image_list:known-bad"] and not pictured["terms"]
+    assert [(m["list_name"], m["kind"]) for m in pictured["image_lists"]] == [("known-bad", "block")]
+    assert pictured["image_lists"][0]["distance"] <= 44
+    assert passed["labels"] == [] and not passed["terms"] and not passed["image_lists"]

@@ -3,6 +3,7 @@
 ``build_video`` films labelled photos with a virtual camera: each photo is one shot that pans
 and zooms, and shots are joined by hard cuts. The ground-truth boxes go through the same
 transform as the pixels, so every frame has exact face boxes. A sine tone fills the audio track.
+``build_stills`` holds pictures still, one after the other, for what is matched on whole frames.
 """
 
 from __future__ import annotations
@@ -77,6 +78,23 @@ def build_video(
         if tone is not None:
             _write_tone(output, tone, seconds=index / fps)
     return FilmedVideo(path, fps, index, faces)
+
+
+def build_stills(pictures: Sequence[Path], path: Path, *, width: int, height: int, fps: int,
+                 frames_each: int) -> Path:
+    """Write an H.264 MP4 holding each picture still (stretched to the frame) for ``frames_each``
+    frames: a frame shows the whole picture, as a copy a picture list should still match."""
+    with av.open(str(path), mode="w") as output:
+        video = output.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "18"})
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        for number, picture in enumerate(pictures):
+            pixels = cv2.resize(decode(picture).pixels, (width, height), interpolation=cv2.INTER_AREA)
+            for step in range(frames_each):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
+                frame.pts = number * frames_each + step
+                output.mux(video.encode(frame))
+        output.mux(video.encode(None))
+    return path
 
 
 def _camera(photo_w: int, photo_h: int, width: int, height: int, progress: float, *, zoom_in: bool,

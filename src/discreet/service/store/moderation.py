@@ -302,7 +302,10 @@ class ModerationRepository:
         """What a scan asking ``moderation=wanted`` applies; ``None`` when it asked for none."""
         if wanted is None or wanted is False:
             return None
-        policy = self.resolve_policy(tenant, wanted)
+        return self.with_lists(tenant, self.resolve_policy(tenant, wanted))
+
+    def with_lists(self, tenant: str, policy: ModerationPolicy) -> ScanModeration:
+        """``policy`` with the tenant's term and picture lists as they are now."""
         terms = [TermList(name=row.name, entries=row.entries) for row in self.list_terms(tenant)]
         return ScanModeration(policy, terms, self.picture_lists(tenant))
 

@@ -72,7 +72,7 @@ class TaskRunner:
         elif task_input is None:
             result, error = None, {"code": "input_missing", "message": "the task's input was erased before it ran"}
         elif task.kind == "video":
-            result, error = run_video_task(self.http, self.store, task.id, task.options or {},
+            result, error = run_video_task(self.http, self.store, task.id, task.tenant, task.options or {},
                                            video=task_input.image, url=task_input.url)
         else:
             wanted = (task.options or {}).get("moderation")

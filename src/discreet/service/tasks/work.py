@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from discreet.errors import DiscreetError, TaskCanceled
-from discreet.moderation import ModerationPolicy
+from discreet.moderation import ModerationPolicy, TermList
+from discreet.moderation.hashing import PictureList
 from discreet.pipeline import Scanner, scan
 from discreet.service.fetch import SafeHttp
 from discreet.service.metrics import TASKS
@@ -54,7 +55,7 @@ def run_task(http: SafeHttp, scenes: Sequence[str], attributes: Sequence[str], *
     return outcome
 
 
-def run_video_task(http: SafeHttp, store: Store, task_id: str, options: dict[str, Any], *,
+def run_video_task(http: SafeHttp, store: Store, task_id: str, tenant: str, options: dict[str, Any], *,
                    video: bytes | None, url: str | None, mode: str = "async") -> Outcome:
     """Fetch (when a URL), scan at the asked interval and, when asked, write the anonymized video.
 
@@ -64,14 +65,14 @@ def run_video_task(http: SafeHttp, store: Store, task_id: str, options: dict[str
     """
     try:
         data = video if video is not None else http.fetch_image(url or "")
-        outcome: Outcome = (_video_result(store, task_id, options, data), None)
+        outcome: Outcome = (_video_result(store, task_id, tenant, options, data), None)
     except Exception as exc:  # noqa: BLE001 - the task must end, whatever broke
         outcome = (None, task_error(exc))
     TASKS.labels(mode, "failed" if outcome[1] else "succeeded").inc()
     return outcome
 
 
-def _video_result(store: Store, task_id: str, options: dict[str, Any], data: bytes) -> dict[str, Any]:
+def _video_result(store: Store, task_id: str, tenant: str, options: dict[str, Any], data: bytes) -> dict[str, Any]:
     passes = 2 if options.get("anonymize") else 1
     last = [-1.0]
 
@@ -85,10 +86,17 @@ def _video_result(store: Store, task_id: str, options: dict[str, Any], data: byt
 
         return report
 
-    # the policy was resolved when the video was submitted: picture and term lists are matched per image only
-    policy = ModerationPolicy.model_validate(options["moderation"]) if options.get("moderation") else False
+    # the policy is the one resolved when the video was submitted; the lists are the tenant's as they
+    # are when it runs, as for a queued image
+    policy: ModerationPolicy | bool = False
+    term_lists: list[TermList] = []
+    picture_lists: list[PictureList] = []
+    if options.get("moderation"):
+        applied = store.moderation.with_lists(tenant, ModerationPolicy.model_validate(options["moderation"]))
+        policy, term_lists, picture_lists = applied.policy, applied.term_lists, applied.picture_lists
     scanned = scan_video(data, options.get("scenes", ["faces"]), options.get("attributes", []),
-                         interval=options.get("interval", 1.0), moderation=policy, on_progress=progress(0))
+                         interval=options.get("interval", 1.0), moderation=policy, term_lists=term_lists,
+                         picture_lists=picture_lists, on_progress=progress(0))
     result: dict[str, Any] = scanned.model_dump(mode="json", exclude_none=True)
     if options.get("anonymize"):
         target = Path(options["output_dir"]) / f"{task_id}.mp4"

@@ -12,6 +12,16 @@ export const POLL_MS = 1000;
 
 export const $ = (selector) => document.querySelector(selector);
 
+// What other modules add to the scan view: fields of each scan request, and sections shown first in
+// each result card (moderation.js adds the decision asked for and shows it).
+const requestFields = [];
+const resultSections = [];
+
+export function extendScans({ request, result }) {
+  if (request) requestFields.push(request);
+  if (result) resultSections.push(result);
+}
+
 const state = {
   files: new Map(), // data_id -> File, for drawing results (queued ones too) over their picture
   tasks: loadTasks(), // task_id -> {task_id, data_id, status, result?, error?}
@@ -123,7 +133,9 @@ function pickFiles(fileList) {
 function scanForm() {
   const form = new FormData();
   const tasks = [...state.files.keys()].map((dataId) => ({ data_id: dataId }));
-  form.append("request", JSON.stringify({ scenes: checked("scene"), attributes: checked("attribute"), tasks }));
+  const request = { scenes: checked("scene"), attributes: checked("attribute"), tasks };
+  for (const fields of requestFields) Object.assign(request, fields());
+  form.append("request", JSON.stringify(request));
   for (const [dataId, file] of state.files) form.append(dataId, file, file.name);
   return form;
 }
@@ -306,6 +318,7 @@ function renderResult(item, title) {
   if (!file || item.width) draw();
   else picture.addEventListener("load", draw, { once: true });
   renderFindings(findings, item);
+  for (const section of resultSections) findings.prepend(...section(item));
   linkHover(card);
   addZoom(card);
   return card;

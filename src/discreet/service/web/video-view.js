@@ -2,6 +2,7 @@
 // each scanned frame as a tick on a timeline (a click tells what that frame holds) and, when an
 // anonymized copy was asked for, download it.
 import { $, ApiError, POLL_MS, api, busy, button, checked, dropZone, offer, saveBlob, sceneChoices } from "./app.js";
+import { moderationChoice, segmentItems } from "./moderation.js";
 
 const FINISHED = new Set(["succeeded", "failed", "canceled"]);
 const FRAME_FIELDS = new Set(["index", "time", "moderation"]);
@@ -22,6 +23,7 @@ function clear() {
   $("#video-task").hidden = true;
   $("#video-ticks").replaceChildren();
   $("#video-frame").replaceChildren();
+  $("#video-segments").replaceChildren();
   $("#video-download").hidden = true;
 }
 
@@ -34,6 +36,8 @@ async function upload() {
   form.append("interval", $("#video-interval").value || "1");
   form.append("anonymize", String($("#video-anonymize").checked));
   form.append("method", $("#video-method").value);
+  const moderation = moderationChoice("video-");
+  if (moderation !== false) form.append("moderation", String(moderation));
   const task = await (await api("/v1/video/async", { method: "POST", body: form })).json();
   showProgress(task);
   await follow(task.task_id);
@@ -108,6 +112,7 @@ function showResult(task) {
     return band;
   });
   $("#video-ticks").replaceChildren(...bands, ...ticks);
+  $("#video-segments").replaceChildren(...segmentItems(segments || [], clock));
   $("#video-end").textContent = clock(duration);
   $("#video-timeline").hidden = false;
   const found = frames.filter((frame) => frameCounts(frame).some(([, count]) => count > 0)).length;
