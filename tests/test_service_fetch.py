@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 import threading
@@ -161,7 +162,7 @@ def test_ipv6_forms_carrying_a_private_ipv4_are_refused(tmp_path, monkeypatch, a
     monkeypatch.setattr(fetch, "_resolve", lambda host, port: [ipaddress.ip_address(address)])
     monkeypatch.setattr(socket.socket, "connect", lambda *a: pytest.fail("no connection may be made"))
     with pytest.raises(FetchError) as refused:
-        _fetcher(tmp_path).check("http://innocent.example/x.jpg")
+        asyncio.run(_fetcher(tmp_path).check("http://innocent.example/x.jpg"))
     assert refused.value.code == "url_refused"
     assert address not in refused.value.message
 
@@ -171,7 +172,7 @@ def test_ipv6_forms_carrying_a_public_ipv4_pass_the_check(tmp_path, monkeypatch,
     from discreet.service import fetch
 
     monkeypatch.setattr(fetch, "_resolve", lambda host, port: [ipaddress.ip_address(address)])
-    assert _fetcher(tmp_path).check("http://public.example/x.jpg").address == address
+    assert asyncio.run(_fetcher(tmp_path).check("http://public.example/x.jpg")).address == address
 
 
 def test_a_refusal_does_not_name_the_internal_address(tmp_path, monkeypatch):
@@ -179,7 +180,7 @@ def test_a_refusal_does_not_name_the_internal_address(tmp_path, monkeypatch):
 
     monkeypatch.setattr(fetch, "_resolve", lambda host, port: [ipaddress.ip_address("10.20.30.40")])
     with pytest.raises(FetchError) as refused:
-        _fetcher(tmp_path).check("http://intranet.example/x.jpg")
+        asyncio.run(_fetcher(tmp_path).check("http://intranet.example/x.jpg"))
     assert "10.20.30.40" not in refused.value.message and "intranet.example" in refused.value.message
 
 

@@ -89,13 +89,9 @@ class SafeHttp:
         # trust_env=False: a proxy from the environment would do its own DNS and undo the pinning.
         return httpx.AsyncClient(follow_redirects=False, trust_env=False, http2=False, verify=self.ssl_context)
 
-    def check(self, url: str) -> Target:
-        """Parse, resolve and vet one URL; returns the address to connect to."""
-        parsed, host, port = self._parse(url)
-        return self._vet(parsed, host, _resolve(host, port))
-
-    async def _check(self, url: str) -> Target:
-        """``check`` with the lookup awaited, so the caller's deadline also cuts a resolver that hangs."""
+    async def check(self, url: str) -> Target:
+        """Parse, resolve and vet one URL; returns the address to connect to. The lookup is awaited,
+        so the caller's deadline also cuts a resolver that hangs."""
         parsed, host, port = self._parse(url)
         return self._vet(parsed, host, await _resolve_in_thread(host, port))
 
@@ -141,7 +137,7 @@ class SafeHttp:
     async def _fetch_image(self, url: str) -> bytes:
         async with self._client() as client:
             for _hop in range(self.max_redirects + 1):
-                target = await self._check(url)
+                target = await self.check(url)
                 try:
                     response = await self._send(client, "GET", target, timeout=self.timeout)
                     try:
@@ -179,7 +175,7 @@ class SafeHttp:
                        FetchError(f"the callback took over {self.callback_timeout:g} s", code="callback_failed"))
 
     async def _post(self, url: str, content: bytes, headers: dict[str, str]) -> int:
-        target = await self._check(url)
+        target = await self.check(url)
         try:
             async with self._client() as client:
                 response = await self._send(client, "POST", target, timeout=self.callback_timeout,
