@@ -45,6 +45,13 @@ def test_the_split_is_fixed_and_disjoint(data_dir):
         read_split(data_dir / "plates", "train")
 
 
+def test_a_picture_saved_twice_stays_on_the_design_side(data_dir):
+    # the same web photo under two names, one of which the path hash alone would hold out
+    design = {i.path.name for i in read_split(data_dir / "plates", "design")}
+    assert is_heldout("images/web-0e432599d6.jpg") and not is_heldout("images/web-5d38dfa0df.jpg")
+    assert {"web-0e432599d6.jpg", "web-5d38dfa0df.jpg"} <= design
+
+
 def test_plates_are_found_on_held_out_photos(detector, heldout):
     for image in _first_of_each_source(heldout):
         plates = detector.analyze(decode(image.path))

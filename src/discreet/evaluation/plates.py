@@ -5,12 +5,14 @@ annotate one plate each even when another car shows one, so a detection that mat
 plate is reported for them apart from the ``web-`` photos, where every plate is annotated: there a
 stray detection is a true false positive, on the others it may be a second car's plate.
 
-The pack is split by a hash of each image's path inside it: ``design`` is what presets are chosen
-and fine-tuned on, ``heldout`` is never used for either, so its figures are the published ones.
+The pack is split by a hash of each image's path inside it, a picture saved twice staying on the
+design side when either copy is there: ``design`` is what presets are chosen and fine-tuned on,
+``heldout`` is never used for either, so its figures are the published ones.
 """
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 import zlib
@@ -26,6 +28,7 @@ from discreet.evaluation.metrics import average_precision, iou, match_to_truth
 from discreet.evaluation.packs import AnnotatedImage, read_voc
 from discreet.geometry import draw_cover
 from discreet.imaging import decode
+from discreet.moderation.hashing import MATCH_DISTANCE, pdq
 from discreet.schema import Box, Plate
 
 SPLITS = ("design", "heldout", "all")
@@ -47,11 +50,40 @@ def read_split(data: str | Path, split: str) -> list[AnnotatedImage]:
     if split not in SPLITS:
         raise ValidationError(f"unknown split '{split}'; choose one of {', '.join(SPLITS)}", code="unknown_split")
     root = Path(data)
-    return [
-        image
-        for image in read_voc(root)
-        if split == "all" or is_heldout(str(image.path.relative_to(root))) == (split == "heldout")
-    ]
+    images = read_voc(root)
+    if split == "all":
+        return images
+    heldout = _heldout_keys(root, tuple(str(image.path.relative_to(root)) for image in images))
+    return [image for image in images if (str(image.path.relative_to(root)) in heldout) == (split == "heldout")]
+
+
+@functools.cache
+def _heldout_keys(root: Path, keys: tuple[str, ...]) -> frozenset[str]:
+    """The held-out photos: those the path hash holds out whose copies elsewhere in the pack (the same
+    picture by PDQ, as picture lists match it) are all held out too. The web photos repeat: 25 pairs
+    are one picture saved twice, and a copy on each side would let a design-trained model be scored
+    on a photo it trained on."""
+    copies = _copies(root, keys)
+    return frozenset(key for key in keys if all(is_heldout(other) for other in copies[key]))
+
+
+def _copies(root: Path, keys: tuple[str, ...]) -> dict[str, set[str]]:
+    """Each photo's group of copies, itself included (copies of copies are copies)."""
+    hashes: dict[str, np.ndarray] = {}
+    for key in keys:
+        try:
+            hashes[key] = np.unpackbits(np.frombuffer(pdq(decode(root / key)), np.uint8))
+        except ValidationError:  # too flat to hash: a group of its own
+            continue
+    groups = {key: {key} for key in keys}
+    hashed = list(hashes)
+    for i, key in enumerate(hashed):
+        for other in hashed[i + 1:]:
+            if int((hashes[key] != hashes[other]).sum()) <= MATCH_DISTANCE and groups[key] is not groups[other]:
+                merged = groups[key] | groups[other]
+                for member in merged:
+                    groups[member] = merged
+    return groups
 
 
 def group_of(image: AnnotatedImage) -> str:
