@@ -114,3 +114,20 @@ def test_a_video_scanned_with_moderation_lists_its_segments_with_their_matches(p
     assert marks and {mark.lower() for mark in marks} == {"webtech"}
     assert shown.nth(1).locator(".suggestion").inner_text() == "pass"
     assert page.locator("#video-ticks .band.block").count() == 1
+
+
+def test_a_listed_picture_shows_its_list_and_distance(page, server, data_dir):
+    listed = sorted((data_dir / "scenes" / "images").iterdir())[10]
+    made = _post(server, "/v1/moderation/image-lists", {"name": "known-bad", "kind": "block"})
+    added = httpx.post(f"{server.url}/v1/moderation/image-lists/{made['id']}/images", headers=_auth(server),
+                       files={"image": listed.read_bytes()})
+    assert added.status_code == 201, added.text
+    page.check("#moderate")
+    page.locator("#policy option").first.wait_for(state="attached")
+    _, result = _scan(page, listed, ["faces"])
+    (match,) = result["moderation"]["image_lists"]
+    decision = page.locator(".result .decision")
+    assert decision.locator(".decision-title .suggestion").inner_text() == "block"
+    shown = decision.locator(".picture-matches li")
+    assert shown.count() == 1
+    assert shown.inner_text() == f"block known-bad: distance {match['distance']} of 256 bits"
