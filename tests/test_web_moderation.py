@@ -102,11 +102,10 @@ def test_a_video_scanned_with_moderation_lists_its_segments_with_their_matches(p
     with page.expect_response(lambda r: r.url.endswith("/v1/video/async")) as queued:
         page.click("#video-run")
     assert b'name="moderation"\r\n\r\ntrue' in queued.value.request.post_data_buffer
-    page.wait_for_function("() => document.querySelector('#video-percent').textContent === '100%'", timeout=WAIT_MS)
+    shown = page.locator("#video-segments li")
+    shown.first.wait_for(timeout=WAIT_MS)  # drawn once the task has succeeded
     segments = httpx.get(f"{server.url}/v1/tasks/{queued.value.json()['task_id']}", headers=_auth(server)).json()["result"]["segments"]
     assert [s["suggestion"] for s in segments] == ["block", "pass"]
-    shown = page.locator("#video-segments li")
-    shown.first.wait_for()
     assert shown.count() == 2
     assert shown.nth(0).locator(".suggestion").inner_text() == "block"
     assert shown.nth(0).inner_text().startswith("0:00.0–0:01.0")
