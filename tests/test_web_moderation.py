@@ -130,3 +130,15 @@ def test_a_listed_picture_shows_its_list_and_distance(page, server, data_dir):
     shown = decision.locator(".picture-matches li")
     assert shown.count() == 1
     assert shown.inner_text() == f"block known-bad: distance {match['distance']} of 256 bits"
+
+
+def test_the_tenants_default_policy_is_marked_and_chosen(page, server):
+    _post(server, "/v1/moderation/policies", {"name": "house-rules", "is_default": True})
+    page.check("#moderate")
+    page.locator("#policy option", has_text="house-rules").wait_for(state="attached")
+    options = page.locator("#policy option").all_inner_texts()
+    assert "house-rules v1 (default)" in options and "the tenant's default" in options
+    assert sum("(default)" in option for option in options) == 1
+    assert page.input_value("#policy") == "house-rules"
+    page.uncheck("#moderate")
+    assert page.is_disabled("#policy")
