@@ -102,11 +102,10 @@ def test_a_video_scanned_with_moderation_lists_its_segments_with_their_matches(p
     with page.expect_response(lambda r: r.url.endswith("/v1/video/async")) as queued:
         page.click("#video-run")
     assert b'name="moderation"\r\n\r\ntrue' in queued.value.request.post_data_buffer
-    page.wait_for_function("() => document.querySelector('#video-percent').textContent === '100%'", timeout=WAIT_MS)
+    shown = page.locator("#video-segments li")
+    shown.first.wait_for(timeout=WAIT_MS)  # drawn once the task has succeeded
     segments = httpx.get(f"{server.url}/v1/tasks/{queued.value.json()['task_id']}", headers=_auth(server)).json()["result"]["segments"]
     assert [s["suggestion"] for s in segments] == ["block", "pass"]
-    shown = page.locator("#video-segments li")
-    shown.first.wait_for()
     assert shown.count() == 2
     assert shown.nth(0).locator(".suggestion").inner_text() == "block"
     assert shown.nth(0).inner_text().startswith("0:00.0–0:01.0")
@@ -114,3 +113,32 @@ def test_a_video_scanned_with_moderation_lists_its_segments_with_their_matches(p
     assert marks and {mark.lower() for mark in marks} == {"webtech"}
     assert shown.nth(1).locator(".suggestion").inner_text() == "pass"
     assert page.locator("#video-ticks .band.block").count() == 1
+
+
+def test_a_listed_picture_shows_its_list_and_distance(page, server, data_dir):
+    listed = sorted((data_dir / "scenes" / "images").iterdir())[10]
+    made = _post(server, "/v1/moderation/image-lists", {"name": "known-bad", "kind": "block"})
+    added = httpx.post(f"{server.url}/v1/moderation/image-lists/{made['id']}/images", headers=_auth(server),
+                       files={"image": listed.read_bytes()})
+    assert added.status_code == 201, added.text
+    page.check("#moderate")
+    page.locator("#policy option").first.wait_for(state="attached")
+    _, result = _scan(page, listed, ["faces"])
+    (match,) = result["moderation"]["image_lists"]
+    decision = page.locator(".result .decision")
+    assert decision.locator(".decision-title .suggestion").inner_text() == "block"
+    shown = decision.locator(".picture-matches li")
+    assert shown.count() == 1
+    assert shown.inner_text() == f"block known-bad: distance {match['distance']} of 256 bits"
+
+
+def test_the_tenants_default_policy_is_marked_and_chosen(page, server):
+    _post(server, "/v1/moderation/policies", {"name": "house-rules", "is_default": True})
+    page.check("#moderate")
+    page.locator("#policy option", has_text="house-rules").wait_for(state="attached")
+    options = page.locator("#policy option").all_inner_texts()
+    assert "house-rules v1 (default)" in options and "the tenant's default" in options
+    assert sum("(default)" in option for option in options) == 1
+    assert page.input_value("#policy") == "house-rules"
+    page.uncheck("#moderate")
+    assert page.is_disabled("#policy")
