@@ -342,6 +342,27 @@ def test_pointing_at_a_box_or_its_line_lights_up_the_other(page, data_dir):
     assert "highlight" not in line.get_attribute("class")
 
 
+def test_labels_in_a_crowd_do_not_cover_each_other(page, data_dir):
+    page.set_viewport_size({"width": 1280, "height": 900})
+    result = _scan(page, data_dir / "scenes" / "images" / "maksssksksss240.jpg", ["faces"])
+    assert len(result["faces"]) >= 15
+    # the letters' own rectangles (outline included), not the taller line box of the font
+    shown = page.eval_on_selector_all(
+        "svg.overlay text.label:not(.crowded)",
+        "labels => labels.map(l => { const r = l.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })",
+    )
+    assert len(shown) >= len(result["faces"]) // 2
+    for i, (left, top, right, bottom) in enumerate(shown):
+        for other in shown[i + 1:]:
+            apart = right <= other[0] or other[2] <= left or bottom <= other[1] or other[3] <= top
+            assert apart, f"labels overlap: {shown[i]} {other}"
+    # a box whose label is hidden or shortened is still named by its tooltip and its list line
+    marks = page.locator('svg.overlay .mark[data-scene="faces"]')
+    assert marks.count() == len(result["faces"])
+    assert page.locator('svg.overlay .mark[data-ref="faces-11"] title').text_content() == "face 12"
+    assert page.locator(".findings-faces li.face").count() == len(result["faces"])
+
+
 def test_zooming_in_keeps_the_boxes_on_the_faces(page, data_dir):
     page.set_viewport_size({"width": 1280, "height": 900})
     _scan(page, data_dir / FACE_PHOTO, ["faces"])

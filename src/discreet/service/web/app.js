@@ -192,13 +192,45 @@ function mark(layer, scene, ref) {
 }
 
 function drawBox(group, box, kind, label) {
-  const layer = group.ownerSVGElement;
   svg("rect", { class: kind, x: box.x1, y: box.y1, width: box.x2 - box.x1, height: box.y2 - box.y1 }, group);
   if (label) {
-    const size = Number(layer.getAttribute("font-size"));
-    const y = box.y1 - size / 4 >= size ? box.y1 - size / 4 : box.y1 + size; // inside the box at the top edge
-    const text = svg("text", { x: box.x1 + size / 6, y, class: "label" }, group);
+    svg("title", {}, group).textContent = label;
+    const text = svg("text", { class: "label" }, group);
     text.textContent = label;
+    Object.assign(text.dataset, { x1: box.x1, y1: box.y1, y2: box.y2 });
+  }
+}
+
+// Width of a label in em, a little wider than the page's bold sans-serif; with the outline drawn
+// around the letters (0.1 em a side) the spots reserved below hold the whole visible label.
+const LABEL_EM_PER_CHARACTER = 0.66;
+
+// Labels are placed one by one, each at the first spot that overlaps no label placed before it: above
+// its box, inside the box's top edge, below the box. In a crowd where no spot is free the label keeps
+// only its number ("face 12" -> "12"), and where even that collides it is hidden: the box's tooltip
+// and its line in the linked list still name it.
+function placeLabels(layer) {
+  const size = Number(layer.getAttribute("font-size"));
+  const height = Number(layer.viewBox.baseVal.height);
+  const placed = [];
+  const free = (r) => !placed.some((p) => r.x1 < p.x2 && p.x1 < r.x2 && r.y1 < p.y2 && p.y1 < r.y2);
+  for (const text of layer.querySelectorAll("text.label")) {
+    const { x1, y1, y2 } = Object.fromEntries(Object.entries(text.dataset).map(([k, v]) => [k, Number(v)]));
+    const full = text.textContent;
+    const number = full.match(/\d+$/);
+    const baselines = [y1 - size / 4, y1 + size, y2 + size].filter((y) => y >= size && y <= height);
+    const spot = [full, ...(number && number[0] !== full ? [number[0]] : [])].flatMap((words) =>
+      baselines.map((y) => ({ words, y, x: x1 + size / 6, x1: x1, y1: y - 1.05 * size, y2: y + 0.35 * size,
+                               x2: x1 + size / 3 + words.length * size * LABEL_EM_PER_CHARACTER })),
+    ).find(free);
+    if (!spot) {
+      text.classList.add("crowded");
+      continue;
+    }
+    placed.push(spot);
+    text.textContent = spot.words;
+    text.setAttribute("x", spot.x);
+    text.setAttribute("y", spot.y);
   }
 }
 
@@ -312,6 +344,7 @@ function renderResult(item, title) {
     });
     (item.text || []).forEach((line, i) => drawPolygon(mark(layer, "text", `text-${i}`), line.polygon, "text"));
     ((item.nudity && item.nudity.regions) || []).forEach((r, i) => drawBox(mark(layer, "nudity", `nudity-${i}`), r.box, "nudity", r.category));
+    placeLabels(layer);
     addLayerToggles(card, layer);
     card.classList.add("drawn");
   };
