@@ -129,6 +129,12 @@ class SafeHttp:
         )
         return await client.send(request, stream=True)
 
+    def check_callback(self, url: str) -> Target:
+        """Vet a callback URL when tasks are submitted, its lookup within the callback deadline."""
+        return _within(self.callback_timeout, lambda: self.check(url),
+                       FetchError(f"the callback URL's host took over {self.callback_timeout:g} s to resolve",
+                                  code="url_timeout"))
+
     def fetch_image(self, url: str) -> bytes:
         """GET an image, following redirects by hand and vetting each hop, all within the deadline."""
         return _within(self.timeout, lambda: self._fetch_image(url),

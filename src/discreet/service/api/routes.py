@@ -208,7 +208,7 @@ async def submit(request: Request, services: Services, key: ApiKey, scenes: list
                  specs: list[NewTask], callback_url: str | None, **kind: Any) -> list[TaskRow]:
     """Store and queue tasks (``kind``: the video task's kind and options), honouring ``Idempotency-Key``."""
     if callback_url:
-        await anyio.to_thread.run_sync(services.http.check, callback_url)
+        await anyio.to_thread.run_sync(services.http.check_callback, callback_url)
     idempotency_key = request.headers.get("idempotency-key") or None
     if idempotency_key and len(idempotency_key) > 200:
         raise ValidationError("Idempotency-Key is longer than 200 characters", code="invalid_request")
