@@ -214,3 +214,12 @@ def test_a_hanging_resolver_is_cut_at_the_callback_deadline(tmp_path, hanging_re
         fetcher.post("http://slow-dns.example/hook", b"{}", {"content-type": "application/json"})
     assert time.monotonic() - started < 20
     assert slow.value.code == "callback_failed"
+
+
+def test_a_hanging_resolver_is_cut_when_a_callback_url_is_submitted(tmp_path, hanging_resolver):
+    fetcher = _fetcher(tmp_path, callback_timeout_seconds=0.6)
+    started = time.monotonic()
+    with pytest.raises(FetchError) as slow:
+        fetcher.check_callback("http://slow-dns.example/hook")
+    assert time.monotonic() - started < 20
+    assert slow.value.code == "url_timeout"
