@@ -10,16 +10,23 @@ import base64
 import json
 import os
 import random
+import time
 from pathlib import Path
 
-from locust import HttpUser, task
+from locust import task
+from locust.contrib.fasthttp import FastHttpUser
 
 PHOTO = base64.b64encode(Path(os.environ["OVERLOAD_PHOTO"]).read_bytes()).decode()
+# serialised once: the load generator shares the machine with the server, so what it spends per
+# request is taken from the server being measured
+BODY = json.dumps({"scenes": ["faces"], "tasks": [{"data_id": "photo", "image_base64": PHOTO}]})
 RATE_PER_USER = float(os.environ["OVERLOAD_RATE_PER_USER"])
 RECORD = open(os.environ["OVERLOAD_RECORD"], "a", buffering=1)  # noqa: SIM115 - open for the run's length
 
 
-class Scanner(HttpUser):
+class Scanner(FastHttpUser):
+    # geventhttpclient, not requests: about a fifth of the CPU per request
+    network_timeout = 120.0
     def wait_time(self) -> float:
         # Exponential waits make the users together a Poisson stream, as independent clients are.
         # With a constant throughput each user keeps the phase it has: one pause of the server (or
@@ -29,13 +36,13 @@ class Scanner(HttpUser):
         return min(random.expovariate(RATE_PER_USER), 4.0)
 
     def on_start(self) -> None:
-        self.client.headers["Authorization"] = f"Bearer {os.environ['OVERLOAD_KEY']}"
+        self.headers = {"Authorization": f"Bearer {os.environ['OVERLOAD_KEY']}", "Content-Type": "application/json"}
 
     @task
     def scan(self) -> None:
-        body = {"scenes": ["faces"], "tasks": [{"data_id": "photo", "image_base64": PHOTO}]}
-        with self.client.post("/v1/scan", json=body, catch_response=True, timeout=120) as answer:
-            RECORD.write(json.dumps({"status": answer.status_code, "ms": answer.elapsed.total_seconds() * 1000,
+        started = time.perf_counter()
+        with self.client.post("/v1/scan", data=BODY, headers=self.headers, catch_response=True) as answer:
+            RECORD.write(json.dumps({"status": answer.status_code, "ms": (time.perf_counter() - started) * 1000,
                                      "retry_after": answer.headers.get("Retry-After")}) + "\n")
             if answer.status_code in (429, 503):
                 answer.success()  # a refusal with Retry-After is the expected answer to overload
