@@ -82,6 +82,7 @@ def test_scenes_lists_the_scene_registry_and_the_attribute_policy(api, monkeypat
     assert {"faces", "plates", "codes", "text"} <= coverable
     assert offer["cover_methods"] == list(COVER_METHODS)
     assert offer["covered_by_default"] == list(DEFAULT_REDACT)
+    assert offer["task_statuses"] == ["queued", "running", "succeeded", "failed", "canceled"]
     assert {a["name"]: a["description"] for a in offer["attributes"]} == SUPPORTED_ATTRIBUTES
     assert {r["name"]: r["reason"] for r in offer["refused_attributes"]} == REFUSED_ATTRIBUTES
     assert "/v1/scenes" in api.get("/openapi.json").json()["paths"]

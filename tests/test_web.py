@@ -14,6 +14,7 @@ from live_server import live_server
 from PIL import Image
 
 from discreet.evaluation.video import build_video, shot_photos
+from discreet.states import TaskStatus
 from discreet.video import open_video
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -516,6 +517,8 @@ def test_the_tasks_view_lists_the_tenants_tasks_newest_first_filters_and_deletes
     ids = [rows.nth(i).get_attribute("data-task-id") for i in range(rows.count())]
     assert ids.index(good) < ids.index(broken)  # newest first
     assert "qr.png" in page.locator(f'#all-tasks tr[data-task-id="{good}"]').inner_text()
+    # the filter offers the statuses the server names, after "any"
+    assert page.locator("#tasks-status option").all_inner_texts() == ["any", *TaskStatus]
     page.select_option("#tasks-status", "failed")
     page.locator(f'#all-tasks tr[data-task-id="{good}"]').wait_for(state="detached")
     statuses = [rows.nth(i).locator(".status").inner_text() for i in range(rows.count())]

@@ -14,6 +14,7 @@ from discreet.geometry import COVER_METHODS
 from discreet.policy import REFUSED_ATTRIBUTES, SUPPORTED_ATTRIBUTES
 from discreet.service.api.dependencies import ServicesDep, check_local_request
 from discreet.service.api.schemas import AttributeInfo, RefusedAttribute, SceneInfo, ScenesResponse
+from discreet.states import TaskStatus
 
 router = APIRouter(prefix="/v1")
 
@@ -27,6 +28,7 @@ def scenes_answer(auth: Literal["none", "key"]) -> ScenesResponse:
         refused_attributes=[RefusedAttribute(name=name, reason=why) for name, why in REFUSED_ATTRIBUTES.items()],
         cover_methods=list(COVER_METHODS),
         covered_by_default=list(DEFAULT_REDACT),
+        task_statuses=list(TaskStatus),
         auth=auth,
     )
 

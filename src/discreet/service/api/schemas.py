@@ -254,5 +254,7 @@ class ScenesResponse(BaseModel):
     refused_attributes: list[RefusedAttribute] = Field(description="names refused by the privacy policy, and why")
     cover_methods: list[str] = Field(description="how anonymizing covers a region (the method of POST /v1/anonymize)")
     covered_by_default: list[str] = Field(description="the scenes POST /v1/anonymize covers when redact is not given")
+    task_statuses: list[TaskStatus] = Field(description="the statuses a task can have, in the order it moves "
+                                            "through them (the status filter of GET /v1/tasks)")
     auth: Literal["none", "key"] = Field(
         description="whether this caller needs an API key: 'none' in local mode (no key exists) from this machine")

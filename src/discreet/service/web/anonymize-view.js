@@ -10,9 +10,7 @@ function anonymizedName(name, mimeType) {
   return `${name.replace(/\.[^.]+$/, "")}-anonymized.${EXTENSIONS[mimeType] || "jpg"}`;
 }
 
-function pick(files) {
-  const image = [...files].find((file) => file.type.startsWith("image/") || file.type === "");
-  if (!image) return;
+function pick([image]) {
   picked = image;
   $("#anon-picked").textContent = image.name;
   $("#anon-run").disabled = false;
@@ -62,6 +60,6 @@ async function loadChoices() {
   }));
 }
 
-dropZone($("#anon-drop"), $("#anon-file"), pick);
+dropZone($("#anon-drop"), $("#anon-file"), "image", pick);
 $("#anon-run").addEventListener("click", () => busy(anonymize, clear));
 loadChoices().catch(() => {}); // app.js shows why the offer could not be read

@@ -85,8 +85,14 @@ export function currentView() {
 
 // A drop zone is a <label> for a visually hidden file input: a click opens the picker, a drop hands
 // over the dropped files; either way onFiles gets them.
-export function dropZone(zone, input, onFiles) {
-  input.addEventListener("change", () => onFiles(input.files));
+// Files dropped on `zone` or chosen with `input` reach `onFiles` when any is of `kind` ("image",
+// "video"); a file whose type the browser cannot name is passed on too, for the server to judge.
+export function dropZone(zone, input, kind, onFiles) {
+  const take = (fileList) => {
+    const files = [...fileList].filter((file) => file.type.startsWith(`${kind}/`) || file.type === "");
+    if (files.length) onFiles(files);
+  };
+  input.addEventListener("change", () => take(input.files));
   zone.addEventListener("dragover", (event) => {
     event.preventDefault();
     zone.classList.add("over");
@@ -95,7 +101,7 @@ export function dropZone(zone, input, onFiles) {
   zone.addEventListener("drop", (event) => {
     event.preventDefault();
     zone.classList.remove("over");
-    onFiles(event.dataTransfer.files);
+    take(event.dataTransfer.files);
   });
 }
 
@@ -118,9 +124,7 @@ function uniqueId(name) {
   return id;
 }
 
-function pickFiles(fileList) {
-  const images = [...fileList].filter((file) => file.type.startsWith("image/") || file.type === "");
-  if (!images.length) return;
+function pickFiles(images) {
   state.files.clear();
   for (const file of images) state.files.set(uniqueId(file.name), file);
   $("#picked").textContent = `${images.length} image${images.length > 1 ? "s" : ""}: ${[...state.files.keys()].join(", ")}`;
@@ -608,7 +612,7 @@ function wire() {
     if (state.tasks.size) poll();
   });
 
-  dropZone($("#drop"), $("#files"), pickFiles);
+  dropZone($("#drop"), $("#files"), "image", pickFiles);
   $("#error-close").addEventListener("click", clearError);
   for (const tab of document.querySelectorAll("nav.views [data-view]")) {
     tab.addEventListener("click", () => showView(tab.dataset.view));

@@ -1,6 +1,6 @@
 // The tasks view: every task of the key's tenant (GET /v1/tasks without ids), newest first, a page at
 // a time, filtered by status, each one deletable (DELETE /v1/tasks/{id}).
-import { $, api, busy, button, removeTask, whyButton } from "./app.js";
+import { $, api, busy, button, offer, removeTask, whyButton } from "./app.js";
 
 const PAGE_SIZE = 20;
 
@@ -76,6 +76,12 @@ async function deleteTask(taskId) {
   await load();
 }
 
+async function loadStatuses() {
+  const { task_statuses: statuses } = await offer;
+  $("#tasks-status").append(...statuses.map((status) => new Option(status, status)));
+}
+
+loadStatuses().catch(() => {}); // app.js shows why the offer could not be read
 $("#tasks-status").addEventListener("change", firstPage);
 $("#tasks-refresh").addEventListener("click", () => busy(load, clear));
 $("#tasks-older").addEventListener("click", () => {

@@ -10,9 +10,7 @@ const FRAME_FIELDS = new Set(["index", "time", "moderation"]);
 let picked = null;
 let pollTimer = null;
 
-function pick(files) {
-  const video = [...files].find((file) => file.type.startsWith("video/") || file.type === "");
-  if (!video) return;
+function pick([video]) {
   picked = video;
   $("#video-picked").textContent = video.name;
   $("#video-run").disabled = false;
@@ -137,6 +135,6 @@ async function loadChoices() {
   $("#video-method").replaceChildren(...methods.map((method) => new Option(method, method)));
 }
 
-dropZone($("#video-drop"), $("#video-file"), pick);
+dropZone($("#video-drop"), $("#video-file"), "video", pick);
 $("#video-run").addEventListener("click", () => busy(upload, clear));
 loadChoices().catch(() => {}); // app.js shows why the offer could not be read
