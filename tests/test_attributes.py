@@ -388,6 +388,24 @@ def test_eval_attributes_cli_on_small_subsets(data_dir):
     assert "mask: accuracy" in scenes.stdout
 
 
+def test_eval_attributes_grey_scores_the_faces_without_colour(data_dir, monkeypatch):
+    seen = []
+    annotate = FaceAttributeAnalyzer.annotate
+
+    def recording(self, image, faces, names):
+        seen.append(image.pixels)
+        return annotate(self, image, faces, names)
+
+    monkeypatch.setattr(FaceAttributeAnalyzer, "annotate", recording)
+    colour = evaluate_attributes(data_dir / "genki4k", split="heldout", limit=6)
+    assert not all(np.array_equal(p[..., 0], p[..., 1]) for p in seen)  # the pack is in colour
+    seen.clear()
+    grey = evaluate_attributes(data_dir / "genki4k", split="heldout", limit=6, grey=True)
+    assert len(seen) == 6 and all(np.array_equal(p[..., 0], p[..., 1]) and np.array_equal(p[..., 1], p[..., 2])
+                                  for p in seen)
+    assert grey["grey"] and not colour["grey"] and grey["smile"]["n"] == 6
+
+
 def test_eval_reports_eye_state_on_portraits_of_all_and_checked_ones(data_dir):
     report = evaluate_attributes(data_dir / "celeba", split="heldout", limit=12)
     portraits = report["eyes_open_portraits"]

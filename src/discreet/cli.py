@@ -447,18 +447,21 @@ def eval_attributes(
     split: Annotated[str, typer.Option(help="heldout: only images training never saw; design: the others; all: every image")] = "heldout",
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
     limit: Annotated[Optional[int], typer.Option(help="score only the first N images of the split")] = None,
+    grey: Annotated[bool, typer.Option("--grey", help="turn the images grey first (as LFW's smile crops are)")] = False,
 ) -> None:
     """Accuracy of each face attribute the pack labels, head-pose MAE in degrees on GENKI."""
     from discreet.evaluation.attributes import evaluate_attributes
 
     report = _evaluate(
-        f"attributes ({split})", lambda progress: evaluate_attributes(data, crop, split, limit=limit, on_image=progress)
+        f"attributes ({split})",
+        lambda progress: evaluate_attributes(data, crop, split, limit=limit, grey=grey, on_image=progress),
     )
     if as_json:
         print(json.dumps(report))
         return
     console = _console()
-    console.print(f"{data} ({report['images']} images, split {split}, crop {report['crop']})")
+    console.print(f"{data} ({report['images']} images, split {split}, crop {report['crop']}"
+                  f"{', turned grey' if grey else ''})")
     for name, value in report.items():
         if isinstance(value, dict) and "accuracy" in value:
             console.print(

@@ -22,6 +22,9 @@ On CelebA and GENKI-4K portraits, which label no eye state, every face is also a
 of them (some have closed, downcast or hidden eyes), and of those checked by eye
 (``attribute_packs.read_checked_eyes``) as open and as closed.
 
+``grey``: the images are turned grey before they are scored (luma, as the grey crops of some
+peers' smile sets, such as LFW's, are): a model trained on colour faces is seen without colour.
+
 ``split``: ``heldout`` scores only the images training never saw (``attribute_packs.is_heldout``);
 ``design`` only the others; ``all`` includes training images, so its figures are optimistic.
 """
@@ -31,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from discreet.analyzers.attribute_crops import EYE_SIZE, whole_image_crop, whole_image_face
@@ -148,6 +152,7 @@ def evaluate_attributes(
     split: str = "heldout",
     *,
     limit: int | None = None,
+    grey: bool = False,
     threads: int = 1,
     on_image: Progress | None = None,
 ) -> dict:
@@ -168,6 +173,8 @@ def evaluate_attributes(
     eyes: dict[str, list[bool | None]] = {"all": [], "checked open": [], "checked closed": []}
     for done, item in enumerate(items, start=1):
         pixels = decode(item.path).pixels
+        if grey:
+            pixels = cv2.cvtColor(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
         if detector is None:
             probability = float(model.eyes.scores(whole_image_crop(pixels, EYE_SIZE)[None])[0])
             for label, truth in item.labels.items():
@@ -195,7 +202,7 @@ def evaluate_attributes(
                     tally.add(label, truth, *_predicted(face, label))
         if on_image:
             on_image(done, len(items))
-    report = {**tally.report(), "images": len(items), "split": split, "crop": crop}
+    report = {**tally.report(), "images": len(items), "split": split, "crop": crop, "grey": grey}
     if detector is not None:
         report["no_face_found"] = no_face
     if portraits:
