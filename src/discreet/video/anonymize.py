@@ -105,16 +105,14 @@ def anonymize_video(
                               code="invalid_request")
     analyzers = _analyzers(check_scenes(redact), detect_side, min_score, threads or 1)
     # The frames held between two detections, looked at one by one when something new appears,
-    # are looked at without CenterFace: it costs three times RetinaFace a frame, and what it found
-    # on the detection frame is covered on the held frames anyway.
+    # are looked at by RetinaFace alone, and only for a scene with a new region that look can find
+    # again (a face from RetinaFace's score on): CenterFace's faces are covered on the held frames
+    # where the detection frame had them, and those under RetinaFace's score come and go from one
+    # detection to the next (on the README's test video they made 75 of 133 looks, covering no face more).
     held_analyzers = {
         scene: FaceDetector(analyzer.strategy, threads=threads or 1) if scene == "faces" else analyzer
         for scene, analyzer in analyzers.items()
     }
-    # A scene's held frames are looked at only for a new region that look can find again: a face
-    # from RetinaFace's score on. CenterFace's faces under it come and go from one detection to the
-    # next (on the README's test video they made 75 of 133 looks and covered no face more); they
-    # stay covered on the held frames where they were found.
     held_min_score = {scene: min_score if scene == "faces" else 0.0 for scene in analyzers}
     trackers = {scene: CoverTracker(keep_frames=keep_frames) for scene in analyzers}
     shapes: dict[str, CoverShape] = {}
