@@ -90,8 +90,9 @@ def anonymize_video(
     covered in every frame.
 
     The analyzers run on every ``detect_every``-th frame (and the last), the face detector (the
-    anonymizer's RetinaFace and CenterFace) with RetinaFace's long side at ``detect_side`` pixels; one ``CoverTracker`` a scene plans the covers of the
-    frames in between. Covers are the scene's box drawn in its shape (a face's ellipse; a tilted
+    anonymizer's RetinaFace and CenterFace) with RetinaFace's long side at ``detect_side`` pixels,
+    on a second thread (each model on ``threads`` threads); one ``CoverTracker`` a scene plans the
+    covers of the frames in between. Covers are the scene's box drawn in its shape (a face's ellipse; a tilted
     region's box, since a tracked cover is a box), enlarged by ``scale`` or the scene's own
     ``cover_scale``. ``on_progress(frames done, total)`` may raise to stop; ``on_covers(frame,
     boxes)`` sees each frame's cover boxes as drawn (before scaling), for evaluation.
