@@ -128,7 +128,8 @@ def test_held_frames_are_looked_at_only_for_a_new_face_the_held_look_can_find(
     flicker = _Flicker(score)
     monkeypatch.setattr("discreet.video.anonymize._analyzers", lambda *args: {"faces": flicker})
     covers: dict[int, list] = {}
-    result = anonymize_video(clip.path, tmp_path / "out.mp4", on_covers=lambda i, boxes: covers.__setitem__(i, boxes))
+    result = anonymize_video(clip.path, tmp_path / "out.mp4",
+                             on_covers=lambda i, boxes: covers.__setitem__(i, boxes))
     # every look is the flickering detector's unless the held frames were looked at too (by RetinaFace)
     assert (result.detections > flicker.looks) is held_looks
     # either way the face of the second look (frame 3) is covered where it was found on the frames before
