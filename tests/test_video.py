@@ -3,12 +3,14 @@ with known face boxes in every frame; broken and audio-only files for the error 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from discreet.analyzers.faces import FaceDetector
 from discreet.cli import app
 from discreet.errors import ValidationError
 from discreet.evaluation.video import (
@@ -20,6 +22,7 @@ from discreet.evaluation.video import (
     uncovered_faces,
 )
 from discreet.video import VideoError, VideoLimits, anonymize_video, is_video, open_video, scan_video
+from discreet.schema import Box, Face, Landmarks, Point
 from discreet.video.tracker import CoverTracker
 
 WIDTH, HEIGHT, FPS = 384, 216, 12
@@ -87,6 +90,50 @@ def test_audio_a_container_cannot_hold_is_a_clear_error(clip: FilmedVideo, tmp_p
         anonymize_video(clip.path, target)
     assert error.value.code == "audio_not_supported_by_container"
     assert not target.exists()
+
+
+def test_stopping_midway_leaves_no_file_and_no_detection_running(clip: FilmedVideo, tmp_path: Path) -> None:
+    target = tmp_path / "out.mp4"
+
+    def stop(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        anonymize_video(clip.path, target, on_progress=stop)
+    assert not target.exists()
+    assert not [t for t in threading.enumerate() if t.name.startswith("discreet-video-detect")]
+
+
+class _Flicker(FaceDetector):
+    """A face detector that finds one face at a new place at every look, at the score given
+    (as CenterFace's faces under RetinaFace's score come and go)."""
+
+    def __init__(self, score: float) -> None:
+        super().__init__("default")
+        self.score, self.looks = score, 0
+
+    def analyze(self, image):
+        self.looks += 1
+        x = 20.0 + 150 * (self.looks % 2)  # further than a track follows
+        return [Face(box=Box(x1=x, y1=40, x2=x + 40, y2=90), score=self.score, landmarks=_LANDMARKS)]
+
+
+_LANDMARKS = Landmarks(**{name: Point(x=0, y=0) for name in Landmarks.model_fields})
+
+
+@pytest.mark.parametrize("score, held_looks", [(0.1, False), (0.9, True)])
+def test_held_frames_are_looked_at_only_for_a_new_face_the_held_look_can_find(
+    clip: FilmedVideo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, score: float, held_looks: bool
+) -> None:
+    flicker = _Flicker(score)
+    monkeypatch.setattr("discreet.video.anonymize._analyzers", lambda *args: {"faces": flicker})
+    covers: dict[int, list] = {}
+    result = anonymize_video(clip.path, tmp_path / "out.mp4",
+                             on_covers=lambda i, boxes: covers.__setitem__(i, boxes))
+    # every look is the flickering detector's unless the held frames were looked at too (by RetinaFace)
+    assert (result.detections > flicker.looks) is held_looks
+    # either way the face of the second look (frame 3) is covered where it was found on the frames before
+    assert all(any(np.allclose(box, [20, 40, 60, 90]) for box in covers[frame]) for frame in (1, 2))
 
 
 def test_a_face_missed_between_detections_stays_covered() -> None:

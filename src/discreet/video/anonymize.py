@@ -7,7 +7,9 @@ are, and each frame keeps its timestamp, so the frame rate and duration stay the
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +90,9 @@ def anonymize_video(
     covered in every frame.
 
     The analyzers run on every ``detect_every``-th frame (and the last), the face detector (the
-    anonymizer's RetinaFace and CenterFace) with RetinaFace's long side at ``detect_side`` pixels; one ``CoverTracker`` a scene plans the covers of the
-    frames in between. Covers are the scene's box drawn in its shape (a face's ellipse; a tilted
+    anonymizer's RetinaFace and CenterFace) with RetinaFace's long side at ``detect_side`` pixels,
+    on a second thread (each model on ``threads`` threads); one ``CoverTracker`` a scene plans the
+    covers of the frames in between. Covers are the scene's box drawn in its shape (a face's ellipse; a tilted
     region's box, since a tracked cover is a box), enlarged by ``scale`` or the scene's own
     ``cover_scale``. ``on_progress(frames done, total)`` may raise to stop; ``on_covers(frame,
     boxes)`` sees each frame's cover boxes as drawn (before scaling), for evaluation.
@@ -103,59 +106,70 @@ def anonymize_video(
                               code="invalid_request")
     analyzers = _analyzers(check_scenes(redact), detect_side, min_score, threads or 1)
     # The frames held between two detections, looked at one by one when something new appears,
-    # are looked at without CenterFace: it costs three times RetinaFace a frame, and what it found
-    # on the detection frame is covered on the held frames anyway.
+    # are looked at by RetinaFace alone, and only for a scene with a new region that look can find
+    # again (a face from RetinaFace's score on): CenterFace's faces are covered on the held frames
+    # where the detection frame had them, and those under RetinaFace's score come and go from one
+    # detection to the next (on the README's test video they made 75 of 133 looks, covering no face more).
     held_analyzers = {
         scene: FaceDetector(analyzer.strategy, threads=threads or 1) if scene == "faces" else analyzer
         for scene, analyzer in analyzers.items()
     }
+    held_min_score = {scene: min_score if scene == "faces" else 0.0 for scene in analyzers}
     trackers = {scene: CoverTracker(keep_frames=keep_frames) for scene in analyzers}
     shapes: dict[str, CoverShape] = {}
     counts = {"frames": 0, "detections": 0, "covered_frames": 0, "covers": 0}
-    with open_video(source, limits) as (container, stream, info):
+    # The analyzers run on a second thread (onnxruntime lets go of the GIL), one detection ahead:
+    # while a batch's detection frame is looked at, the batch before is covered and encoded.
+    with open_video(source, limits) as (container, stream, info), \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="discreet-video-detect") as worker:
         output = av.open(str(target), mode="w")
         try:
             video_out = _video_stream(output, Path(target).suffix.lower().lstrip("."), stream, info)
             audio_in = container.streams.audio[0] if container.streams.audio else None
             audio_out = _audio_stream(output, audio_in, target) if audio_in is not None else None
-            pending: list[av.VideoFrame] = []
+            pending: list[_Frame] = []
+            batches: deque[_Batch] = deque()
             previous: np.ndarray | None = None
             last_difference = 0.0
 
-            def detect(frame: av.VideoFrame,
-                       looking: dict[str, SceneAnalyzer] = analyzers) -> dict[str, np.ndarray]:
+            def look(frame: _Frame, looking: dict[str, SceneAnalyzer]) -> Future[_Found]:
                 counts["detections"] += 1
-                image = DecodedImage(to_rgb(frame), "video")
-                found = {}
-                for scene, analyzer in looking.items():
-                    covers = analyzer.covers(analyzer.analyze(image))
-                    # a tracked cover is a box: a tilted region is drawn as its box between detections
-                    shapes.update((scene, "ellipse" if c.shape == "ellipse" else "rectangle") for c in covers)
-                    found[scene] = box_rows([cover.box for cover in covers])
-                return found
+                return worker.submit(_detect, frame.pixels, looking)
 
-            def flush() -> None:
-                first, last = counts["frames"], counts["frames"] + len(pending) - 1
-                found = detect(pending[-1])
+            def close_batch(after_cut: bool) -> None:
+                batches.append(_Batch(pending.copy(), look(pending[-1], analyzers), after_cut))
+                pending.clear()
+                while len(batches) > 1:
+                    write(batches.popleft())
+
+            def write(batch: _Batch) -> None:
+                if batch.after_cut:
+                    for tracker in trackers.values():
+                        tracker.cut()
+                first, last = counts["frames"], counts["frames"] + len(batch.frames) - 1
+                found, found_shapes = batch.found.result()
+                shapes.update(found_shapes)
                 new = {scene: trackers[scene].unexplained(last, rows) for scene, rows in found.items()}
-                if not any(len(rows) for rows in new.values()):
-                    planned = {scene: trackers[scene].advance(last, rows) for scene, rows in found.items()}
-                else:  # something new or fast: look at every frame held rather than interpolate,
-                    # and keep the new regions covered on them too (they were likely there, undetected)
-                    held = [detect(f, held_analyzers) for f in pending[:-1]]
-                    planned = {
-                        scene: [*([*trackers[scene].advance(first + n, rows[scene])[0], *new[scene][:, :4]]
-                                  for n, rows in enumerate(held)),
-                                trackers[scene].advance(last, found[scene])[0]]
-                        for scene in analyzers
-                    }
-                for n, frame in enumerate(pending):
+                looking = {scene: held_analyzers[scene] for scene, rows in new.items()
+                           if (rows[:, 4] >= held_min_score[scene]).any()}
+                held = [look(frame, looking) for frame in batch.frames[:-1]] if looking else []
+                planned: dict[str, list[list[np.ndarray]]] = {}
+                for scene, tracker in trackers.items():
+                    if scene not in looking:
+                        planned[scene] = tracker.advance(last, found[scene])
+                        continue
+                    # something new or fast: look at every frame held rather than interpolate, and keep
+                    # the new regions covered on them too (they were likely there, undetected)
+                    on_held = [[*tracker.advance(first + n, result.result()[0][scene])[0], *new[scene][:, :4]]
+                               for n, result in enumerate(held)]
+                    planned[scene] = [*on_held, tracker.advance(last, found[scene])[0]]
+                for n, frame in enumerate(batch.frames):
                     covers = {scene: planned[scene][n] for scene in analyzers}
                     _write(output, video_out, frame, covers, analyzers, shapes, method, scale, counts, on_covers)
-                pending.clear()
                 if on_progress is not None:
                     on_progress(counts["frames"], max(info.frames, counts["frames"]))
 
+            index = 0
             for packet in demuxed(container, *[s for s in (stream, audio_in) if s is not None]):
                 if packet.stream is audio_in:
                     if packet.dts is not None:
@@ -168,16 +182,16 @@ def anonymize_video(
                     difference = 0.0 if previous is None else float(np.abs(thumbnail - previous).mean())
                     is_cut = difference > CUT_DIFFERENCE and difference > 2 * last_difference
                     previous, last_difference = thumbnail, difference
-                    if is_cut:
-                        if pending:
-                            flush()
-                        for tracker in trackers.values():
-                            tracker.cut()
-                    pending.append(frame)
-                    if is_cut or (counts["frames"] + len(pending) - 1) % detect_every == 0:
-                        flush()
+                    if is_cut and pending:
+                        close_batch(after_cut=False)
+                    pending.append(_Frame(frame))
+                    if is_cut or index % detect_every == 0:
+                        close_batch(after_cut=is_cut)
+                    index += 1
             if pending:
-                flush()
+                close_batch(after_cut=False)
+            while batches:
+                write(batches.popleft())
             output.mux(video_out.encode(None))
         except BaseException:
             output.close()
@@ -185,6 +199,49 @@ def anonymize_video(
             raise
         output.close()
     return AnonymizedVideo(video=info, **counts)
+
+
+class _Frame:
+    """A decoded frame; its RGB pixels, converted once when first asked for, serve the detectors
+    and then the covers."""
+
+    def __init__(self, frame: av.VideoFrame) -> None:
+        self.frame = frame
+        self._pixels: np.ndarray | None = None
+
+    @property
+    def pixels(self) -> np.ndarray:
+        if self._pixels is None:
+            self._pixels = to_rgb(self.frame)
+        return self._pixels
+
+
+#: per scene, the regions found as rows ``x1 y1 x2 y2 score``; per scene, the shape its covers are drawn in
+_Found = tuple[dict[str, np.ndarray], dict[str, CoverShape]]
+
+
+@dataclass
+class _Batch:
+    """The frames up to a detection frame (the last), its detection (running or done), and
+    whether the video cuts just before them."""
+
+    frames: list[_Frame]
+    found: Future[_Found]
+    after_cut: bool
+
+
+def _detect(pixels: np.ndarray, looking: dict[str, SceneAnalyzer]) -> _Found:
+    image = DecodedImage(pixels, "video")
+    found, shapes = {}, {}
+    for scene, analyzer in looking.items():
+        regions = analyzer.analyze(image)
+        covers = analyzer.covers(regions)
+        # a tracked cover is a box: a tilted region is drawn as its box between detections
+        shapes.update((scene, "ellipse" if c.shape == "ellipse" else "rectangle") for c in covers)
+        # only faces are told apart by score (``held_min_score``); the other scenes' regions all count
+        scores = [face.score for face in regions] if scene == "faces" else [1.0] * len(covers)
+        found[scene] = np.column_stack([box_rows([cover.box for cover in covers]), scores])
+    return found, shapes
 
 
 def _analyzers(redact: list[str], detect_side: int, min_score: float, threads: int) -> dict[str, SceneAnalyzer]:
@@ -239,11 +296,11 @@ def _video_stream(output: Any, container_name: str, stream: Any, info: VideoInfo
     return video_out
 
 
-def _write(output: Any, video_out: Any, frame: av.VideoFrame, covers: dict[str, list[np.ndarray]],
+def _write(output: Any, video_out: Any, decoded: _Frame, covers: dict[str, list[np.ndarray]],
            analyzers: dict[str, SceneAnalyzer], shapes: dict[str, CoverShape], method: str, scale: float | None,
            counts: dict[str, int],
            on_covers: Callable[[int, list[np.ndarray]], None] | None) -> None:
-    index = counts["frames"]
+    index, frame = counts["frames"], decoded.frame
     drawn: list[tuple[str, tuple[float, float, float, float]]] = []
     for scene, boxes in covers.items():
         # a face cut by the frame's edge is covered as a whole face; other regions as they are
@@ -253,7 +310,7 @@ def _write(output: Any, video_out: Any, frame: av.VideoFrame, covers: dict[str, 
     if on_covers is not None:
         on_covers(index, [np.array(box) for _, box in drawn])
     if drawn:
-        pixels = to_rgb(frame)
+        pixels = decoded.pixels
         for scene, (x1, y1, x2, y2) in drawn:
             draw_cover(pixels, Cover(Box(x1=x1, y1=y1, x2=x2, y2=y2), shapes.get(scene, "rectangle")),
                        analyzers[scene].cover_scale if scale is None else scale, method)
