@@ -147,8 +147,9 @@ class PlateDetector(SceneAnalyzer[list[Plate]]):
         if not unsure.any():
             return rows
         others = detect_rows(self._confirming, LAYOUT, self.strategy, image, rule.min_score)
-        confirmed = np.array([len(others) > 0 and iou_one_to_many(row[:4], others[:, :4]).max() >= rule.min_iou
-                              for row in rows[unsure]], bool)
+        seen = [len(others) > 0 and iou_one_to_many(row[:4], others[:, :4]).max() >= rule.min_iou
+                for row in rows[unsure]]
+        confirmed = np.array(seen, bool)
         unsure[np.flatnonzero(unsure)[confirmed]] = False
         return rows[~unsure]
 
