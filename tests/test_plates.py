@@ -178,3 +178,22 @@ def test_covers_run_the_fine_tuned_network_and_hide_a_plate_the_scan_preset_miss
     assert any(iou(annotated.box, plate.box) >= 0.5 for plate in cover_preset.detect(pixels))
     covered = decode(discreet.anonymize(image.path, "solid", redact=["plates"]).data).pixels
     assert _hidden_share(covered, annotated.box) >= 0.8
+
+
+def test_covers_keep_an_unsure_box_only_where_the_original_network_sees_a_plate_too(heldout):
+    from discreet.analyzers.attributes import artifact
+    from discreet.analyzers.plates import PRESET_CONFIRMATION
+
+    rule = PRESET_CONFIRMATION["anonymize"]
+    alone = PlateDetector(PRESETS["anonymize"], weights=artifact("plate-cover.onnx"))
+    confirmed, original = PlateDetector("anonymize"), PlateDetector("default")
+    dropped = 0
+    for image in heldout[:10]:
+        pixels = decode(image.path).pixels
+        kept = confirmed.detect(pixels)
+        others = original.detect(pixels, rule.min_score)
+        for plate in alone.detect(pixels):
+            seen = any(iou(plate.box, other.box) >= rule.min_iou for other in others)
+            assert (plate in kept) == (plate.score >= rule.sure or seen)
+            dropped += plate not in kept
+    assert dropped > 0, "no unsure box went unconfirmed on these photos: the rule was not exercised"
