@@ -152,6 +152,7 @@ def test_the_hard_eye_examples_are_design_faces_never_measured_on(data_dir):
     assert len(examples) == len({i.key for i in examples}) > 300
     assert not any(is_heldout(i.key) for i in examples)
     checked = {i.path for i in read_checked_eyes(data_dir) + read_unclear_eyes(data_dir)}
-    design = [i for i in read_labelled(data_dir / "celeba") if i.path not in checked and not is_heldout(i.key)]
+    celeba = read_labelled(data_dir / "celeba")
+    design = [i for i in celeba if i.path not in checked and not is_heldout(i.key)]
     assert not {i.path for i in design[:PORTRAITS]} & {i.path for i in examples}
     assert all(i.path.is_file() for i in examples)

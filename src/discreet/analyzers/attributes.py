@@ -170,8 +170,9 @@ class FaceAttributeAnalyzer(Analyzer[FaceAttributes]):
             task="eye open or closed, and whether an eye shows (artifacts/eye-state.onnx)",
             package="discreet",
             version="3",
-            licence="the project's own; trained on an eye-state set with no licence stated, CelebA (non-commercial "
-            "research use only), GENKI-4K and Closed Eyes In The Wild (research use): see eye-state.MODEL_CARD.md",
+            licence="the project's own; trained on an eye-state set with no licence stated, CelebA "
+            "(non-commercial research use only), GENKI-4K and Closed Eyes In The Wild (research use): "
+            "see eye-state.MODEL_CARD.md",
         ),
     )
 
@@ -205,7 +206,8 @@ class FaceAttributeAnalyzer(Analyzer[FaceAttributes]):
     def _eyes_open(self, image: DecodedImage, faces: list[Face]) -> list[dict[str, float]]:
         crops = np.stack([crop for face in faces for crop in eye_crops(image.pixels, face.landmarks)])
         opened, visible = self.eyes.read(crops)
-        return [both_eyes(o, v) for o, v in zip(opened.reshape(len(faces), 2), visible.reshape(len(faces), 2))]
+        pairs = zip(opened.reshape(len(faces), 2), visible.reshape(len(faces), 2))
+        return [both_eyes(o, v) for o, v in pairs]
 
     @staticmethod
     def _attributes(
@@ -220,7 +222,8 @@ class FaceAttributeAnalyzer(Analyzer[FaceAttributes]):
             if name in names:
                 values[name] = _binary(name, score[name], cannot_tell(name, face, score))
         if eyes is not None:
-            values["eyes_open"] = _binary("eyes_open", eyes["eyes_open"], cannot_tell("eyes_open", face, {**score, **eyes}))
+            reason = cannot_tell("eyes_open", face, {**score, **eyes})
+            values["eyes_open"] = _binary("eyes_open", eyes["eyes_open"], reason)
         if "head_pose" in names:
             values["head_pose"] = head_pose(score, cannot_tell("head_pose", face, score))
         if "quality" in names:

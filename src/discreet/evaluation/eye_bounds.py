@@ -1,8 +1,8 @@
 """Where ``eyes_open`` says "cannot tell", and from which probability it says open: the trade-off
-behind ``discreet.analyzers.attributes.ABSTAIN["eyes_open"]`` and ``EYES_OPEN_THRESHOLD``.
+behind ``discreet.analyzers.attributes.ABSTAIN["eyes_open"]`` and ``THRESHOLDS["eyes_open"]``.
 
-    python -m discreet.training.eyes --cross-fit 2 --out /tmp/eye-folds
-    python -m discreet.evaluation.eye_bounds --out-of-fold /tmp/eye-folds/eye-state-out-of-fold.json
+    python -m discreet.training.eyes --out /tmp/eye-model --out-of-fold /tmp/eye-state-out-of-fold.json
+    python -m discreet.evaluation.eye_bounds --out-of-fold /tmp/eye-state-out-of-fold.json
     python -m discreet.evaluation.eye_bounds --split heldout      # once, to report the chosen bounds
 
 Faces, each found by the detector and read by the face model (width, blurry, yaw) as the analyzer
@@ -10,16 +10,17 @@ reads it: ``eyes-faces`` (closed), the checked portraits (``attribute_packs.read
 open or closed, blurry ones among them never trained on; ``read_unclear_eyes``: eyes a person
 cannot make out), the first ``PORTRAITS``
 unchecked CelebA portraits of the split (nearly all open-eyed) and every face the detector finds in
-the ``scenes`` photos (most with open eyes, unlabelled). Eye probabilities: on the design split, the
-eye model is trained on the closed and most checked faces, so theirs come from the out-of-fold file
-(each fold scored by a network that never saw it); the other faces are never trained on and are
-read by the shipped model. On the held-out split every face is read by the shipped model.
+the ``scenes`` photos (most with open eyes, unlabelled). Eye readings: on the design split, the
+eye model is trained on the closed, most checked and the unclear ``train`` faces, so theirs come
+from the out-of-fold file (each fold read by the cross-fit network that never saw it); the other
+faces are never trained on and are read by the shipped model. On the held-out split every face is
+read by the shipped model.
 
-Printed per candidate (face_too_small, too_blurred, turned_away, eyes_hidden, threshold), over the faces as they
-are: closed faces called closed of all ("cannot tell" counts as a miss), open faces called closed
-of those answered, unclear faces answered, CelebA portraits called closed of all, street faces
-under 40 px that say "cannot tell", street faces called closed of those answered; and open faces
-shrunk to 30-40 px called closed of those answered.
+Printed per candidate (face_too_small, too_blurred, turned_away, eyes_hidden, threshold), over the
+faces as they are: closed faces called closed of all ("cannot tell" counts as a miss), open faces
+called closed of those answered, unclear faces answered, CelebA portraits called closed of all,
+street faces under 40 px that say "cannot tell", street faces called closed of those answered; and
+open faces shrunk to 30-40 px called closed of those answered.
 """
 
 from __future__ import annotations
@@ -146,7 +147,8 @@ def trade_off(rows: list[dict]) -> list[dict]:
     small_street = [r for r in kinds["street"] if r["width"] < STREET_WIDTH]
     shrunk_open = [r for r in rows if r["kind"] == "open" and r["shrunk"]]
     out = []
-    for small, blurred, turned, hidden, threshold in itertools.product(SMALL, BLURRED, TURNED, HIDDEN, DECISIONS):
+    candidates = itertools.product(SMALL, BLURRED, TURNED, HIDDEN, DECISIONS)
+    for small, blurred, turned, hidden, threshold in candidates:
 
         def answered(group: list[dict]) -> list[dict]:
             return [r for r in group if _answers(r, small, blurred, turned, hidden)]
@@ -189,7 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     counts = {kind: sum(r["kind"] == kind and not r["shrunk"] for r in rows) for kind in KINDS}
     print(f"{args.split} faces: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
     print(
-        "small blurred turned hidden threshold | closed called closed (of all) | open called closed (of answered) | "
+        "small blurred turned hidden threshold | closed called closed (of all) | "
+        "open called closed (of answered) | "
         "unclear answered | CelebA called closed (of all) | street < 40 px cannot tell | "
         "street called closed (of answered) | open at 30-40 px called closed (of answered)"
     )

@@ -1,6 +1,7 @@
 """Train the eye-state model on eyes cut from whole faces, at the sizes photos give, and export it.
 
-    python -m discreet.training.eyes --data ../shared/data --out src/discreet/models/artifacts/
+    python -m discreet.training.eyes --data ../shared/data --out src/discreet/models/artifacts/ \
+        --out-of-fold /tmp/eye-state-out-of-fold.json
 
 The model reads one 32x32 eye crop (``attribute_crops.eye_crops``) and gives two logits: eye open,
 and eye visible (an eye shows at all). It learns from four sources:
@@ -17,8 +18,10 @@ and eye visible (an eye shows at all). It learns from four sources:
 Whole faces go through the product's path: the face detector (``find_face_in_crop``) gives the box
 and the eye landmarks, the image is shrunk so the face is 20 to 120 px wide (a few sizes per face,
 drawn at random, plus the face as it is) and the eyes are cut from the shrunk image, as the analyzer
-cuts them from a photo. The held-out split (``attribute_packs.is_heldout``) of every source never
-reaches training; the figures printed at the end are on it.
+cuts them from a photo. Two networks are trained, each on half of the design faces (``cross_fit``);
+each reads the other half for the out-of-fold file ``eye_bounds`` chooses the bounds on, and the
+shipped model averages both (``EyeAverage``). The held-out split (``attribute_packs.is_heldout``)
+of every source never reaches training; the figures printed at the end are on it.
 """
 
 from __future__ import annotations
@@ -88,7 +91,9 @@ class WholeFace:
 def hard_examples(data: Path) -> list[LabelledImage]:
     rows = list(csv.DictReader(HARD_EXAMPLES.read_text().splitlines()))
     return [
-        LabelledImage(data / r["pack"] / r["file"], r["file"], dict(zip(("eyes_open", "visible"), _HARD[r["label"]])))
+        LabelledImage(
+            data / r["pack"] / r["file"], r["file"], dict(zip(("eyes_open", "visible"), _HARD[r["label"]]))
+        )
         for r in rows
     ]
 
@@ -100,7 +105,8 @@ def whole_faces(data: Path, detector: FaceDetector, cache: Path) -> list[WholeFa
         LabelledImage(i.path, i.key, {"eyes_open": math.nan, "visible": 0.0})
         for i in read_unclear_eyes(data, ("train",))
     ]
-    items = read_labelled(data / "eyes-faces") + read_checked_eyes(data, ("train",)) + hidden + hard_examples(data)
+    items = read_labelled(data / "eyes-faces") + read_checked_eyes(data, ("train",))
+    items += hidden + hard_examples(data)
     target = cache / "eye-state-whole-faces.json"
     known = json.loads(target.read_text()) if target.exists() else {}
     started = time.time()
@@ -179,13 +185,16 @@ def report(model, faces: list[WholeFace], data: Path) -> None:
     held = [f for f in faces if f.face is not None and is_heldout(f.key)]
     hidden_below = ABSTAIN["eyes_open"]["eyes_hidden"]
 
+    def shows(eyes: dict[str, float]) -> bool:
+        return eyes["eyes_visible"] >= hidden_below
+
     def closed(eyes: dict[str, float]) -> bool:
-        return eyes["eyes_visible"] >= hidden_below and eyes["eyes_open"] < threshold("eyes_open")
+        return shows(eyes) and eyes["eyes_open"] < threshold("eyes_open")
 
     groups = (
         ("closed faces called closed", lambda f: f.open == 0.0, closed),
         ("open portraits called closed", lambda f: f.open == 1.0, closed),
-        ("unclear portraits said hidden", lambda f: f.visible == 0.0, lambda e: e["eyes_visible"] < hidden_below),
+        ("unclear portraits said hidden", lambda f: f.visible == 0.0, lambda e: not shows(e)),
     )
     for name, member, counted in groups:
         group = [f for f in held if member(f)]
@@ -291,7 +300,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--folds", type=int, default=FOLDS, help="cross-fit networks the shipped model averages")
+    parser.add_argument(
+        "--folds", type=int, default=FOLDS, help="cross-fit networks the shipped model averages"
+    )
     parser.add_argument(
         "--out-of-fold",
         type=Path,
