@@ -150,13 +150,16 @@ CLOSED_BLURRY_OR_TURNED = ("2c3f3b58ce", "2e17d46599", "3ff98372a9", "c99a6f2a7d
 
 
 def test_blurry_or_turned_closed_eye_whole_faces_are_called_closed(model, detector, data_dir):
+    said = []
     for name in CLOSED_BLURRY_OR_TURNED:
         path = data_dir / "eyes-faces" / "no_eyes_open" / f"{name}.jpg"
         assert is_heldout(str(path.relative_to(data_dir / "eyes-faces")))
         attributes = _annotated(model, detector, path, ["eyes_open", "smile"]).attributes
-        assert attributes.eyes_open.reason is None and attributes.eyes_open.value is False, name
+        said.append((attributes.eyes_open.value, attributes.eyes_open.reason))
         # smile, with the general blur and turn bounds, says "cannot tell" on the same face
         assert attributes.smile.reason in ("too_blurred", "turned_away"), name
+    # eye model v3 reads the eyes of one of them (3ff98372a9) as not showing: "cannot tell", never open
+    assert said.count((False, None)) >= 4 and all(value is not True for value, _ in said), said
 
 
 def test_eye_state_answers_from_its_own_threshold(model, detector, data_dir):
@@ -211,6 +214,23 @@ def test_a_heavily_blurred_face_cannot_tell_its_eyes(model, detector, data_dir):
     assert reasons.count("too_blurred") >= 5
 
 
+def test_eyes_behind_painted_sunglasses_cannot_be_told(model, detector, data_dir):
+    # open-eyed held-out portraits with a dark lens drawn over each eye: no eye shows
+    items = [i for i in read_checked_eyes(data_dir) if is_heldout(i.key) and i.labels["eyes_open"] == 1.0]
+    reasons = []
+    for item in items[:8]:
+        pixels = decode(item.path).pixels.copy()
+        face = find_face_in_crop(detector, pixels)
+        left, right = face.landmarks.left_eye, face.landmarks.right_eye
+        span = math.hypot(right.x - left.x, right.y - left.y)
+        for eye in (left, right):
+            axes = (round(0.45 * span), round(0.3 * span))
+            cv2.ellipse(pixels, (round(eye.x), round(eye.y)), axes, 0, 0, 360, (20, 20, 25), -1)
+        (face,) = model.annotate(decode(pixels), [face], ["eyes_open"])
+        reasons.append(face.attributes.eyes_open.reason)
+    assert reasons.count("eyes_hidden") >= 6, reasons
+
+
 def test_a_clearly_visible_face_answers_every_attribute(model, detector, data_dir):
     item = next(i for i in read_checked_eyes(data_dir) if is_heldout(i.key) and i.labels["eyes_open"] == 1.0)
     names = ["smile", "mouth_open", "eyeglasses", "mask", "eyes_open", "head_pose"]
@@ -232,7 +252,12 @@ def test_the_readme_states_every_abstention_bound_and_the_eye_threshold():
     for name, bounds in ABSTAIN.items():
         cells = [
             f"{bounds[reason]:g}{unit}" if reason in bounds else ""
-            for reason, unit in (("face_too_small", " px"), ("too_blurred", ""), ("turned_away", " deg"))
+            for reason, unit in (
+                ("face_too_small", " px"),
+                ("too_blurred", ""),
+                ("turned_away", " deg"),
+                ("eyes_hidden", ""),
+            )
         ]
         assert (f"| `{name}` | " + " | ".join(cells) + " |").replace("  ", " ") in readme, name
     assert f"`eyes_open` says open from {THRESHOLDS['eyes_open']:g}" in readme
@@ -440,14 +465,18 @@ def test_the_eye_trade_off_counts_abstentions_as_the_bounds_say(model, detector,
     small = [r for r in rows if r["kind"] == "street" and r["width"] < STREET_WIDTH]
     assert small
     table = {
-        (t["face_too_small"], t["too_blurred"], t["turned_away"], t["threshold"]): t for t in trade_off(rows)
+        (t["face_too_small"], t["too_blurred"], t["turned_away"], t["eyes_hidden"], t["threshold"]): t
+        for t in trade_off(rows)
     }
     # every small street face is narrower than 40 px, so a 40 px bound answers on none of them
     assert all(t["street_small_cannot_tell"] == 1.0 for key, t in table.items() if key[0] == 40)
     # looser blur bounds answer on more closed faces, never fewer
     blur_bounds = (0.8, 0.9, 0.95, 0.99, math.inf)
-    recall = [table[(34, blurred, 35, 0.3)]["closed_called_closed"] for blurred in blur_bounds]
+    recall = [table[(34, blurred, 35, 0.0, 0.3)]["closed_called_closed"] for blurred in blur_bounds]
     assert recall == sorted(recall) and recall[-1] >= 5 / 6
+    # so do looser bounds on how visible an eye must be
+    recall = [table[(34, 0.99, 35, hidden, 0.3)]["closed_called_closed"] for hidden in (0.7, 0.5, 0.3, 0.0)]
+    assert recall == sorted(recall)
 
 
 def test_eval_decides_blurry_at_the_usable_sharpness_bar(data_dir):

@@ -21,7 +21,14 @@ from discreet.analyzers.attribute_crops import FACE_SIZE, face_crop, landmarks_i
 from discreet.analyzers.attributes import to_input
 from discreet.analyzers.faces import FaceDetector
 from discreet.analyzers.retinaface import MEAN_BGR
-from discreet.evaluation.attribute_packs import find_face_in_crop, read_labelled
+from discreet.evaluation.attribute_packs import (
+    find_face_in_crop,
+    is_heldout,
+    read_checked_eyes,
+    read_labelled,
+    read_unclear_eyes,
+)
+from discreet.evaluation.eye_bounds import PORTRAITS
 from discreet.imaging import decode
 from discreet.training.attributes import (
     FACE_BINARY_HEADS,
@@ -36,6 +43,7 @@ from discreet.training.attributes import (
 )
 from discreet.training.backbone import DetectorBackbone
 from discreet.training.crops import LABELS
+from discreet.training.eyes import hard_examples
 
 #: the detector's ONNX node that ends the MobileNet stages the backbone copies
 _LAST_STAGE_OUTPUT = "/fx/stage3/stage3.1/stage3.1.1/stage3.1.1.2/LeakyRelu_output_0"
@@ -136,3 +144,15 @@ def test_the_exported_onnx_answers_as_pytorch_does_and_mirrors_agree(face, tmp_p
     mirror_logits, mirror_pose = session.run(None, {"crops": crops[..., ::-1].copy(), "landmarks": mirrored})
     assert np.allclose(mirror_logits, logits, atol=1e-4)
     assert np.allclose(mirror_pose, pose * [-1, 1, -1], atol=1e-4)  # yaw and roll change sign
+
+
+def test_the_hard_eye_examples_are_design_faces_never_measured_on(data_dir):
+    # trained on, so none may be held out or among the portraits eye_bounds measures the bounds on
+    examples = hard_examples(data_dir)
+    assert len(examples) == len({i.key for i in examples}) > 300
+    assert not any(is_heldout(i.key) for i in examples)
+    checked = {i.path for i in read_checked_eyes(data_dir) + read_unclear_eyes(data_dir)}
+    celeba = read_labelled(data_dir / "celeba")
+    design = [i for i in celeba if i.path not in checked and not is_heldout(i.key)]
+    assert not {i.path for i in design[:PORTRAITS]} & {i.path for i in examples}
+    assert all(i.path.is_file() for i in examples)

@@ -54,19 +54,21 @@ class Landmarks(Strict):
 
 
 #: why a face attribute says "cannot tell": the face is too small, too blurred or turned too far
-#: for that attribute (bounds per attribute: ``discreet.analyzers.attributes.ABSTAIN``)
-Reason = Literal["face_too_small", "too_blurred", "turned_away"]
+#: for that attribute, or (``eyes_open``) no eye shows (bounds per attribute:
+#: ``discreet.analyzers.attributes.ABSTAIN``)
+Reason = Literal["face_too_small", "too_blurred", "turned_away", "eyes_hidden"]
 
 #: the bounds of ``discreet.analyzers.attributes.ABSTAIN`` as the schema's descriptions state them
 #: (a test keeps the two alike)
 ABSTAIN_TEXT = (
     "face_too_small: the face box is narrower than the bound (px); too_blurred: the face model's "
-    "blurry probability reaches it; turned_away: |yaw| exceeds it (degrees). Bounds: "
+    "blurry probability reaches it; turned_away: |yaw| exceeds it (degrees); eyes_hidden: neither "
+    "eye's visible probability (eye-state model) reaches it (sunglasses, hair, shadow). Bounds: "
     "smile: face_too_small 30, too_blurred 0.8, turned_away 30; "
     "mouth_open: face_too_small 24, too_blurred 0.8, turned_away 30; "
     "eyeglasses: face_too_small 30, too_blurred 0.8, turned_away 10; "
     "mask: face_too_small 12; "
-    "eyes_open: face_too_small 34, too_blurred 0.99, turned_away 35; "
+    "eyes_open: face_too_small 34, too_blurred 0.99, turned_away 35, eyes_hidden 0.5; "
     "head_pose: face_too_small 16."
 )
 
@@ -83,14 +85,14 @@ class _CannotTell(Strict):
 
 class BinaryAttribute(_CannotTell):
     """A yes/no face attribute. Where the face shows it: ``value`` is ``probability >= 0.5``
-    (``eyes_open``: 0.3; ``discreet.analyzers.attributes.threshold``) and ``reason`` is null.
+    (``eyes_open`` has its own, also 0.5: ``discreet.analyzers.attributes.threshold``) and ``reason`` is null.
     Where it does not, "cannot tell": ``value`` and ``probability`` are null and ``reason`` says why."""
 
     probability: float | None = Field(
         ge=0, le=1, description="the model's probability of yes; null when it cannot tell"
     )
     value: bool | None = Field(
-        description="probability >= 0.5 (eyes_open: >= 0.3); null when it cannot tell (see reason)"
+        description="probability >= 0.5; null when it cannot tell (see reason)"
     )
     reason: Reason | None = Field(
         default=None, description=f"why it cannot tell, null when it answers. {ABSTAIN_TEXT}"

@@ -3,8 +3,11 @@
 - ``face-attributes.onnx`` reads one 128x128 face crop (``attribute_crops.face_crop``) with the
   detector's five landmarks as fractions of that crop (``attribute_crops.landmarks_in_crop``), and
   gives smile, mouth_open, eyeglasses, blurry and mask logits, and yaw, pitch and roll.
-- ``eye-state.onnx`` reads one 32x32 crop around each eye landmark and gives eye-open logits;
-  ``eyes_open`` is the less open of the two eyes, so it means both eyes are open.
+- ``eye-state.onnx`` reads one 32x32 crop around each eye landmark and gives two logits per eye:
+  open, and visible (an eye shows at all: not behind sunglasses, hair or shadow, the landmark on it).
+  ``eyes_open`` is the less open of the two eyes, so it means both eyes are open; where neither eye
+  shows (``eyes_visible``, the more visible eye, below its bound) it says "cannot tell"
+  (``eyes_hidden``).
 
 Every yes/no attribute is ``{probability, value}`` with ``value = probability >= threshold(name)``, or
 "cannot tell" (both null, and a ``reason``) where the face is too small, too blurred or turned too
@@ -31,10 +34,10 @@ from discreet.schema import BinaryAttribute, Face, FaceAttributes, FaceQuality, 
 
 #: a yes/no attribute is true when its probability reaches this (``THRESHOLDS`` for exceptions)
 THRESHOLD = 0.5
-#: ``eyes_open`` says open from 0.3: chosen on out-of-fold probabilities of the design faces
-#: (``python -m discreet.evaluation.eye_bounds``), it lowers open eyes called closed (0.039 to 0.025
-#: of checked open portraits, 0.074 to 0.040 at 30-40 px) for one point of closed-eye recall
-THRESHOLDS = {"eyes_open": 0.3}
+#: ``eyes_open`` has a threshold of its own, chosen on out-of-fold probabilities of the design faces
+#: (``python -m discreet.evaluation.eye_bounds``): 0.5 for the eye model of version 3 (0.3 suited
+#: version 2); at 0.3 it would call 0.929 of closed faces closed instead of 0.962
+THRESHOLDS = {"eyes_open": 0.5}
 
 #: the face model's outputs, in order (``discreet.training.attributes.FACE_BINARY_HEADS``)
 FACE_OUTPUTS = ("smile", "mouth_open", "eyeglasses", "blurry", "mask")
@@ -55,16 +58,18 @@ USABLE = {"sharpness": 0.8, "brightness": (0.15, 0.9), "face_size": 40}
 #: Eye state's bounds were chosen on the design split (``python -m discreet.evaluation.eye_bounds``,
 #: out-of-fold eye probabilities): the face model's blurry reading is high on most closed-eye faces
 #: of ``eyes-faces`` (low-resolution photos where the closed eyes still show), so at 0.8 it left 17%
-#: of them unanswered; at 0.99 with 34 px and 35 degrees, 0.966 of closed faces are called closed,
-#: and street faces under 40 px still say "cannot tell" on 0.955 (small street faces read blurry).
-#: The price: of the portraits whose eyes a person cannot make out (sunglasses, blur, dark), 0.85
-#: get an answer instead of 0.39.
+#: of them unanswered; at 0.99 with 34 px and 35 degrees, 0.962 of closed faces are called closed,
+#: and street faces under 40 px still say "cannot tell" on 0.958 (small street faces read blurry).
+#: ``eyes_hidden`` (eyes_open only, tested last): neither eye's visible probability (eye model)
+#: reaches it; at 0.5 it lowers CelebA portraits called closed from 0.083 to 0.073, for no closed
+#: face. The price of the blur bound at 0.99: of the portraits whose eyes a person cannot make out
+#: (sunglasses, blur, dark), 0.76 still get an answer (0.39 at 0.8).
 ABSTAIN: dict[str, dict[str, float]] = {
     "smile": {"face_too_small": 30, "too_blurred": 0.8, "turned_away": 30},
     "mouth_open": {"face_too_small": 24, "too_blurred": 0.8, "turned_away": 30},
     "eyeglasses": {"face_too_small": 30, "too_blurred": 0.8, "turned_away": 10},
     "mask": {"face_too_small": 12},
-    "eyes_open": {"face_too_small": 34, "too_blurred": 0.99, "turned_away": 35},
+    "eyes_open": {"face_too_small": 34, "too_blurred": 0.99, "turned_away": 35, "eyes_hidden": 0.5},
     "head_pose": {"face_too_small": 16},
 }
 
@@ -114,7 +119,8 @@ class FaceAttributeScores(Model[dict[str, float]]):
 
 
 class EyeStateScores(Model[float]):
-    """Probability that an eye crop shows an open eye."""
+    """Probability that an eye crop shows an open eye (``scores``), and that it shows an eye at all
+    (``read`` gives both)."""
 
     name = "discreet-eye-state"
 
@@ -124,10 +130,21 @@ class EyeStateScores(Model[float]):
     def _predict_one(self, image: np.ndarray) -> float:
         return float(self.scores(image[None])[0])
 
-    def scores(self, crops: np.ndarray) -> np.ndarray:
+    def read(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Open and visible probabilities of N eye crops."""
         self.load()
         (logits,) = self._session.run(None, {"crops": to_input(crops)})
-        return _sigmoid(logits[:, 0])
+        probabilities = _sigmoid(logits)
+        return probabilities[:, 0], probabilities[:, 1]
+
+    def scores(self, crops: np.ndarray) -> np.ndarray:
+        return self.read(crops)[0]
+
+
+def both_eyes(opened: np.ndarray, visible: np.ndarray) -> dict[str, float]:
+    """A face's eye readings from its two eyes': ``eyes_open`` the less open eye, ``eyes_visible``
+    the more visible one (``cannot_tell`` says ``eyes_hidden`` when it is below the bound)."""
+    return {"eyes_open": float(np.min(opened)), "eyes_visible": float(np.max(visible))}
 
 
 class FaceAttributeAnalyzer(Analyzer[FaceAttributes]):
@@ -150,10 +167,12 @@ class FaceAttributeAnalyzer(Analyzer[FaceAttributes]):
         ),
         ModelInfo(
             name="discreet-eye-state",
-            task="eye open or closed (artifacts/eye-state.onnx)",
+            task="eye open or closed, and whether an eye shows (artifacts/eye-state.onnx)",
             package="discreet",
-            version="2",
-            licence="the project's own; trained on an eye-state set with no licence stated: see eye-state.MODEL_CARD.md",
+            version="3",
+            licence="the project's own; trained on an eye-state set with no licence stated, CelebA "
+            "(non-commercial research use only), GENKI-4K and Closed Eyes In The Wild (research use): "
+            "see eye-state.MODEL_CARD.md",
         ),
     )
 
@@ -184,25 +203,27 @@ class FaceAttributeAnalyzer(Analyzer[FaceAttributes]):
             for face, crop, score, eye in zip(faces, crops, scores, eyes)
         ]
 
-    def _eyes_open(self, image: DecodedImage, faces: list[Face]) -> list[float]:
+    def _eyes_open(self, image: DecodedImage, faces: list[Face]) -> list[dict[str, float]]:
         crops = np.stack([crop for face in faces for crop in eye_crops(image.pixels, face.landmarks)])
-        both = self.eyes.scores(crops).reshape(len(faces), 2)
-        return [float(p) for p in both.min(axis=1)]
+        opened, visible = self.eyes.read(crops)
+        pairs = zip(opened.reshape(len(faces), 2), visible.reshape(len(faces), 2))
+        return [both_eyes(o, v) for o, v in pairs]
 
     @staticmethod
     def _attributes(
         face: Face,
         crop: np.ndarray,
         score: dict[str, float],
-        eyes_open: float | None,
+        eyes: dict[str, float] | None,
         names: list[str],
     ) -> FaceAttributes:
         values: dict[str, object] = {}
         for name in ("smile", "mouth_open", "eyeglasses", "mask"):
             if name in names:
                 values[name] = _binary(name, score[name], cannot_tell(name, face, score))
-        if eyes_open is not None:
-            values["eyes_open"] = _binary("eyes_open", eyes_open, cannot_tell("eyes_open", face, score))
+        if eyes is not None:
+            reason = cannot_tell("eyes_open", face, {**score, **eyes})
+            values["eyes_open"] = _binary("eyes_open", eyes["eyes_open"], reason)
         if "head_pose" in names:
             values["head_pose"] = head_pose(score, cannot_tell("head_pose", face, score))
         if "quality" in names:
@@ -211,7 +232,8 @@ class FaceAttributeAnalyzer(Analyzer[FaceAttributes]):
 
 
 def cannot_tell(name: str, face: Face, score: dict[str, float]) -> str | None:
-    """The reason ``name`` cannot be told on this face (``ABSTAIN``), None when it can."""
+    """The reason ``name`` cannot be told on this face (``ABSTAIN``), None when it can. ``score``:
+    the face model's readings, with ``both_eyes``' for ``eyes_open``."""
     bounds = ABSTAIN[name]
     if face.box.width < bounds["face_too_small"]:
         return "face_too_small"
@@ -219,6 +241,8 @@ def cannot_tell(name: str, face: Face, score: dict[str, float]) -> str | None:
         return "too_blurred"
     if abs(score["yaw"]) > bounds.get("turned_away", math.inf):
         return "turned_away"
+    if "eyes_hidden" in bounds and score["eyes_visible"] < bounds["eyes_hidden"]:
+        return "eyes_hidden"
     return None
 
 

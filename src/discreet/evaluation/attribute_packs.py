@@ -161,13 +161,14 @@ def read_checked_eyes(data: str | Path, uses: tuple[str, ...] = ("train", "measu
     ]
 
 
-def read_unclear_eyes(data: str | Path) -> list[LabelledImage]:
-    """The checked portraits whose eye state a person cannot tell: where ``eyes_open`` should say
-    "cannot tell". No label; never trained on."""
+def read_unclear_eyes(data: str | Path, uses: tuple[str, ...] = ("train", "measure")) -> list[LabelledImage]:
+    """The checked portraits of ``uses`` whose eye state a person cannot tell: where ``eyes_open``
+    should say "cannot tell". No label; those of ``use`` ``train`` teach the eye model what hidden
+    eyes look like."""
     return [
         LabelledImage(Path(data) / r["pack"] / r["file"], r["file"], {})
         for r in _checked_rows()
-        if r["label"] == "unclear"
+        if r["label"] == "unclear" and r["use"] in uses
     ]
 
 

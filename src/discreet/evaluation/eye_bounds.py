@@ -1,8 +1,8 @@
 """Where ``eyes_open`` says "cannot tell", and from which probability it says open: the trade-off
-behind ``discreet.analyzers.attributes.ABSTAIN["eyes_open"]`` and ``EYES_OPEN_THRESHOLD``.
+behind ``discreet.analyzers.attributes.ABSTAIN["eyes_open"]`` and ``THRESHOLDS["eyes_open"]``.
 
-    python -m discreet.training.eyes --cross-fit 2 --out /tmp/eye-folds
-    python -m discreet.evaluation.eye_bounds --out-of-fold /tmp/eye-folds/eye-state-out-of-fold.json
+    python -m discreet.training.eyes --out /tmp/eye-model --out-of-fold /tmp/eye-state-out-of-fold.json
+    python -m discreet.evaluation.eye_bounds --out-of-fold /tmp/eye-state-out-of-fold.json
     python -m discreet.evaluation.eye_bounds --split heldout      # once, to report the chosen bounds
 
 Faces, each found by the detector and read by the face model (width, blurry, yaw) as the analyzer
@@ -10,16 +10,17 @@ reads it: ``eyes-faces`` (closed), the checked portraits (``attribute_packs.read
 open or closed, blurry ones among them never trained on; ``read_unclear_eyes``: eyes a person
 cannot make out), the first ``PORTRAITS``
 unchecked CelebA portraits of the split (nearly all open-eyed) and every face the detector finds in
-the ``scenes`` photos (most with open eyes, unlabelled). Eye probabilities: on the design split, the
-eye model is trained on the closed and most checked faces, so theirs come from the out-of-fold file
-(each fold scored by a network that never saw it); the other faces are never trained on and are
-read by the shipped model. On the held-out split every face is read by the shipped model.
+the ``scenes`` photos (most with open eyes, unlabelled). Eye readings: on the design split, the
+eye model is trained on the closed, most checked and the unclear ``train`` faces, so theirs come
+from the out-of-fold file (each fold read by the cross-fit network that never saw it); the other
+faces are never trained on and are read by the shipped model. On the held-out split every face is
+read by the shipped model.
 
-Printed per candidate (face_too_small, too_blurred, turned_away, threshold), over the faces as they
-are: closed faces called closed of all ("cannot tell" counts as a miss), open faces called closed
-of those answered, unclear faces answered, CelebA portraits called closed of all, street faces
-under 40 px that say "cannot tell", street faces called closed of those answered; and open faces
-shrunk to 30-40 px called closed of those answered.
+Printed per candidate (face_too_small, too_blurred, turned_away, eyes_hidden, threshold), over the
+faces as they are: closed faces called closed of all ("cannot tell" counts as a miss), open faces
+called closed of those answered, unclear faces answered, CelebA portraits called closed of all,
+street faces under 40 px that say "cannot tell", street faces called closed of those answered; and
+open faces shrunk to 30-40 px called closed of those answered.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import json
 import math
 from pathlib import Path
 
-from discreet.analyzers.attributes import FaceAttributeAnalyzer
+from discreet.analyzers.attributes import FaceAttributeAnalyzer, both_eyes
 from discreet.analyzers.faces import FaceDetector
 from discreet.evaluation.attribute_bands import read_face, shrunk
 from discreet.evaluation.attribute_packs import (
@@ -49,6 +50,8 @@ CROSS_FIT_WIDTHS = (24, 30, 36, 40, 50, 60)
 SMALL = (30, 32, 34, 36, 40)
 BLURRED = (0.8, 0.9, 0.95, 0.98, 0.99, math.inf)
 TURNED = (30, 35, 45)
+#: ``eyes_hidden`` bounds on the more visible eye's probability; 0 never says hidden
+HIDDEN = (0.0, 0.3, 0.5, 0.7)
 DECISIONS = (0.2, 0.3, 0.4, 0.5)
 #: street faces narrower than this must say "cannot tell"
 STREET_WIDTH = 40
@@ -70,7 +73,12 @@ def measure(data: Path, split: str) -> list[dict]:
     faces = [("closed", i) for i in read_labelled(data / "eyes-faces")]
     faces += [("open" if i.labels["eyes_open"] else "closed", i) for i in read_checked_eyes(data)]
     faces += [("unclear", i) for i in read_unclear_eyes(data)]
-    trained = {i.path for i in read_labelled(data / "eyes-faces") + read_checked_eyes(data, ("train",))}
+    trained = {
+        i.path
+        for i in read_labelled(data / "eyes-faces")
+        + read_checked_eyes(data, ("train",))
+        + read_unclear_eyes(data, ("train",))
+    }
     checked = {i.path for i in read_checked_eyes(data) + read_unclear_eyes(data)}
     portraits = [i for i in read_labelled(data / "celeba") if i.path not in checked and wanted(i.key)]
     faces += [("portrait", i) for i in portraits[:PORTRAITS]]
@@ -105,9 +113,9 @@ def measure(data: Path, split: str) -> list[dict]:
 
 
 def with_out_of_fold(rows: list[dict], out_of_fold: dict[str, dict]) -> list[dict]:
-    """``rows`` with the out-of-fold eye probability of every face the eye model was trained on."""
+    """``rows`` with the out-of-fold eye readings of every face the eye model was trained on."""
     return [
-        {**row, "eyes_open": out_of_fold[row["path"]][row["at"]]} if row["trained_on"] else row
+        {**row, **both_eyes(*out_of_fold[row["path"]][row["at"]])} if row["trained_on"] else row
         for row in rows
     ]
 
@@ -124,8 +132,13 @@ SHARES = (
 )
 
 
-def _answers(row: dict, small: float, blurred: float, turned: float) -> bool:
-    return row["width"] >= small and row["blurry"] < blurred and abs(row["yaw"]) <= turned
+def _answers(row: dict, small: float, blurred: float, turned: float, hidden: float) -> bool:
+    return (
+        row["width"] >= small
+        and row["blurry"] < blurred
+        and abs(row["yaw"]) <= turned
+        and row["eyes_visible"] >= hidden
+    )
 
 
 def trade_off(rows: list[dict]) -> list[dict]:
@@ -134,10 +147,11 @@ def trade_off(rows: list[dict]) -> list[dict]:
     small_street = [r for r in kinds["street"] if r["width"] < STREET_WIDTH]
     shrunk_open = [r for r in rows if r["kind"] == "open" and r["shrunk"]]
     out = []
-    for small, blurred, turned, threshold in itertools.product(SMALL, BLURRED, TURNED, DECISIONS):
+    candidates = itertools.product(SMALL, BLURRED, TURNED, HIDDEN, DECISIONS)
+    for small, blurred, turned, hidden, threshold in candidates:
 
         def answered(group: list[dict]) -> list[dict]:
-            return [r for r in group if _answers(r, small, blurred, turned)]
+            return [r for r in group if _answers(r, small, blurred, turned, hidden)]
 
         def closed_of(group: list[dict], among: list[dict]) -> float:
             return sum(r["eyes_open"] < threshold for r in group) / len(among) if among else math.nan
@@ -147,6 +161,7 @@ def trade_off(rows: list[dict]) -> list[dict]:
                 "face_too_small": small,
                 "too_blurred": blurred,
                 "turned_away": turned,
+                "eyes_hidden": hidden,
                 "threshold": threshold,
                 "closed_called_closed": closed_of(answered(kinds["closed"]), kinds["closed"]),
                 "open_called_closed": closed_of(answered(kinds["open"]), answered(kinds["open"])),
@@ -176,7 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     counts = {kind: sum(r["kind"] == kind and not r["shrunk"] for r in rows) for kind in KINDS}
     print(f"{args.split} faces: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
     print(
-        "small blurred turned threshold | closed called closed (of all) | open called closed (of answered) | "
+        "small blurred turned hidden threshold | closed called closed (of all) | "
+        "open called closed (of answered) | "
         "unclear answered | CelebA called closed (of all) | street < 40 px cannot tell | "
         "street called closed (of answered) | open at 30-40 px called closed (of answered)"
     )
@@ -184,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         shares = " | ".join(f"{row[name]:.3f}" for name in SHARES)
         print(
             f"{row['face_too_small']:>5} {row['too_blurred']:>7} {row['turned_away']:>6} "
-            f"{row['threshold']:>9} | {shares}"
+            f"{row['eyes_hidden']:>6} {row['threshold']:>9} | {shares}"
         )
 
 

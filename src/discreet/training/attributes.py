@@ -11,8 +11,8 @@ Two models:
   labels only some heads (GENKI: smile and pose; CelebA: smile, mouth_open, eyeglasses, blurry;
   masks and scenes: mask), so each head's loss is taken over the samples that label it. The
   exported file averages ``--members`` networks, each on the crop and on its mirror (``Averaged``).
-- ``eye-state``: one 32x32 eye crop in, one logit (eye open) out: ``EyeStateNet`` here, trained by
-  ``discreet.training.eyes`` on eyes cut from whole faces.
+- ``eye-state``: one 32x32 eye crop in, two logits (eye open, eye visible) out: ``EyeStateNet``
+  here, trained by ``discreet.training.eyes`` on eyes cut from whole faces.
 
 The held-out split (``discreet.evaluation.attribute_packs.is_heldout``) never reaches training;
 the figures printed at the end are on it. ``--packs`` trains on some packs only, which gives the
@@ -90,7 +90,7 @@ class EyeStateNet(nn.Module):
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
             nn.Dropout(0.3),
-            nn.Linear(48, 1),
+            nn.Linear(48, 2),
         )
 
     def forward(self, x: torch.Tensor, landmarks: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,26 +1,33 @@
 """Train the eye-state model on eyes cut from whole faces, at the sizes photos give, and export it.
 
-    python -m discreet.training.eyes --data ../shared/data --out src/discreet/models/artifacts/
+    python -m discreet.training.eyes --data ../shared/data --out src/discreet/models/artifacts/ \
+        --out-of-fold /tmp/eye-state-out-of-fold.json
 
-The model reads one 32x32 eye crop (``attribute_crops.eye_crops``) and gives one logit, eye open.
-It learns from three sources:
+The model reads one 32x32 eye crop (``attribute_crops.eye_crops``) and gives two logits: eye open,
+and eye visible (an eye shows at all). It learns from four sources:
 
 - ``eyes-faces/no_eyes_open``: whole faces with both eyes closed;
-- CelebA and GENKI-4K portraits checked by eye (``labels/eyes_open_celeba_genki.csv``: open or
-  closed, of ``use`` ``train``; ``unclear`` ones, where sunglasses, blur or a turn hide the eyes, are
-  left out, and so are those kept to measure the abstention bounds on);
+- CelebA and GENKI-4K portraits checked by eye (``labels/eyes_open_celeba_genki.csv``, ``use``
+  ``train``): open or closed ones teach both logits, ``unclear`` ones (sunglasses, blur, a turn or
+  shadow hide the eyes) only that no eye shows; those of ``use`` ``measure`` are never trained on;
+- CelebA portraits the previous eye model called closed, checked by eye (``HARD_EXAMPLES``): open
+  and closed ones as above, ``squint`` ones (the eye a slit) only as visible, ``unclear`` ones as
+  hidden;
 - the ``eyes`` pack's close-ups, which keep the model right on large, sharp eyes.
 
 Whole faces go through the product's path: the face detector (``find_face_in_crop``) gives the box
 and the eye landmarks, the image is shrunk so the face is 20 to 120 px wide (a few sizes per face,
 drawn at random, plus the face as it is) and the eyes are cut from the shrunk image, as the analyzer
-cuts them from a photo. The held-out split (``attribute_packs.is_heldout``) of every source never
-reaches training; the figures printed at the end are on it.
+cuts them from a photo. Two networks are trained, each on half of the design faces (``cross_fit``);
+each reads the other half for the out-of-fold file ``eye_bounds`` chooses the bounds on, and the
+shipped model averages both (``EyeAverage``). The held-out split (``attribute_packs.is_heldout``)
+of every source never reaches training; the figures printed at the end are on it.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import time
@@ -33,15 +40,17 @@ import torch
 import torch.nn.functional as F
 
 from discreet.analyzers.attribute_crops import EYE_SIZE, eye_crops, whole_image_crop
-from discreet.analyzers.attributes import threshold
+from discreet.analyzers.attributes import ABSTAIN, both_eyes, threshold
 from discreet.analyzers.faces import FaceDetector
 from discreet.evaluation.attribute_bands import shrunk
 from discreet.evaluation.attribute_packs import (
     HELDOUT_ONE_IN,
     find_face_in_crop,
     is_heldout,
+    LabelledImage,
     read_checked_eyes,
     read_labelled,
+    read_unclear_eyes,
 )
 from discreet.evaluation.eye_bounds import CROSS_FIT_WIDTHS
 from discreet.imaging import decode
@@ -56,21 +65,48 @@ COPIES = 6
 #: the widths the held-out figures are given at
 REPORT_WIDTHS = (20, 30, 40, 50, 60, 80, 120)
 EPOCHS = 10
+#: cross-fit folds: the shipped model averages one network per fold
+FOLDS = 2
 CROSS_FIT_FILE = "eye-state-out-of-fold.json"
+#: CelebA design portraits (none among those ``eye_bounds`` measures on) that the previous eye model
+#: called closed, each looked at on an eye-region contact sheet: ``pack,file,label,checked`` with
+#: label ``open``, ``closed``, ``squint`` (the eye a slit: neither clearly open nor shut) or
+#: ``unclear`` (sunglasses, shadow, blur, or the landmarks off the eyes)
+HARD_EXAMPLES = Path(__file__).parent / "labels" / "eyes_celeba_hard.csv"
+#: the training label column of "an eye shows", after the ``LABELS`` columns
+VISIBLE = len(LABELS)
+#: label -> (eyes_open, visible) of the hard examples; NaN: not trained on
+_HARD = {"open": (1.0, 1.0), "closed": (0.0, 1.0), "squint": (math.nan, 1.0), "unclear": (math.nan, 0.0)}
 
 
 @dataclass(frozen=True)
 class WholeFace:
     key: str
     path: Path
-    open: float
+    open: float  # NaN where the eyes are hidden or a slit
+    visible: float
     face: Face | None  # None when the detector finds no face: such images are left out
+
+
+def hard_examples(data: Path) -> list[LabelledImage]:
+    rows = list(csv.DictReader(HARD_EXAMPLES.read_text().splitlines()))
+    return [
+        LabelledImage(
+            data / r["pack"] / r["file"], r["file"], dict(zip(("eyes_open", "visible"), _HARD[r["label"]]))
+        )
+        for r in rows
+    ]
 
 
 def whole_faces(data: Path, detector: FaceDetector, cache: Path) -> list[WholeFace]:
     """The labelled whole faces with the detector's face in each; the faces found are kept in
     ``cache`` (keyed by image path), so a second run does not detect them again."""
+    hidden = [
+        LabelledImage(i.path, i.key, {"eyes_open": math.nan, "visible": 0.0})
+        for i in read_unclear_eyes(data, ("train",))
+    ]
     items = read_labelled(data / "eyes-faces") + read_checked_eyes(data, ("train",))
+    items += hidden + hard_examples(data)
     target = cache / "eye-state-whole-faces.json"
     known = json.loads(target.read_text()) if target.exists() else {}
     started = time.time()
@@ -81,7 +117,13 @@ def whole_faces(data: Path, detector: FaceDetector, cache: Path) -> list[WholeFa
     cache.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(known))
     faces = [
-        WholeFace(i.key, i.path, i.labels["eyes_open"], known[str(i.path)] and Face(**known[str(i.path)]))
+        WholeFace(
+            i.key,
+            i.path,
+            i.labels["eyes_open"],
+            i.labels.get("visible", 1.0),
+            known[str(i.path)] and Face(**known[str(i.path)]),
+        )
         for i in items
     ]
     print(
@@ -99,9 +141,10 @@ def eyes_at_width(pixels: np.ndarray, face: Face, width: float) -> list[np.ndarr
     return eye_crops(image, small.landmarks)
 
 
-def _row(open_: float) -> list[float]:
-    row = [math.nan] * len(LABELS)
+def _row(open_: float, visible: float = 1.0) -> list[float]:
+    row = [math.nan] * (VISIBLE + 1)
     row[LABELS.index("eyes_open")] = open_
+    row[VISIBLE] = visible
     return row
 
 
@@ -116,7 +159,7 @@ def training_set(faces: list[WholeFace], data: Path, seed: int) -> dict[str, np.
         for width in widths:
             for crop in eyes_at_width(pixels, item.face, width):
                 crops.append(crop)
-                labels.append(_row(item.open))
+                labels.append(_row(item.open, item.visible))
     for item in read_labelled(data / "eyes"):
         if not is_heldout(item.key):
             crops.append(whole_image_crop(decode(item.path).pixels, EYE_SIZE))
@@ -128,26 +171,40 @@ def training_set(faces: list[WholeFace], data: Path, seed: int) -> dict[str, np.
     }
 
 
-def face_open_probability(model, pixels: np.ndarray, face: Face, width: float) -> float:
-    """``eyes_open``'s probability as the analyzer gives it: the less open eye of the two."""
+def face_eyes(model, pixels: np.ndarray, face: Face, width: float) -> list[list[float]]:
+    """The open and the visible probabilities of both eyes (``[[open, open], [visible, visible]]``),
+    as the analyzer reads them where the face is ``width`` px wide."""
     crops = np.stack(eyes_at_width(pixels, face, width))
     (logits,) = predict(model, crops, np.full((2, 5, 2), math.nan, np.float32))
-    return float(1.0 / (1.0 + np.exp(-logits[:, 0].min())))
+    return (1.0 / (1.0 + np.exp(-logits.T))).tolist()
 
 
 def report(model, faces: list[WholeFace], data: Path) -> None:
-    """Held-out: share called closed of closed whole faces and of open checked portraits, per face width."""
+    """Held-out, per face width: closed whole faces called closed (of all: hidden is a miss), open
+    checked portraits called closed (of all) and unclear ones said hidden."""
     held = [f for f in faces if f.face is not None and is_heldout(f.key)]
-    for label, name in ((0.0, "closed faces called closed"), (1.0, "open portraits called closed")):
-        group = [f for f in held if f.open == label]
+    hidden_below = ABSTAIN["eyes_open"]["eyes_hidden"]
+
+    def shows(eyes: dict[str, float]) -> bool:
+        return eyes["eyes_visible"] >= hidden_below
+
+    def closed(eyes: dict[str, float]) -> bool:
+        return shows(eyes) and eyes["eyes_open"] < threshold("eyes_open")
+
+    groups = (
+        ("closed faces called closed", lambda f: f.open == 0.0, closed),
+        ("open portraits called closed", lambda f: f.open == 1.0, closed),
+        ("unclear portraits said hidden", lambda f: f.visible == 0.0, lambda e: not shows(e)),
+    )
+    for name, member, counted in groups:
+        group = [f for f in held if member(f)]
         cells = []
         for width in (*REPORT_WIDTHS, None):
-            closed = []
+            hits = []
             for f in group:
                 pixels = decode(f.path).pixels
-                probability = face_open_probability(model, pixels, f.face, width or f.face.box.width)
-                closed.append(probability < threshold("eyes_open"))
-            cells.append(f"{'as is' if width is None else f'{width} px'} {np.mean(closed):.3f}")
+                hits.append(counted(both_eyes(*face_eyes(model, pixels, f.face, width or f.face.box.width))))
+            cells.append(f"{'as is' if width is None else f'{width} px'} {np.mean(hits):.3f}")
         print(f"held-out {name} (n={len(group)}): " + ", ".join(cells))
     closeups = [i for i in read_labelled(data / "eyes") if is_heldout(i.key)]
     crops = np.stack([whole_image_crop(decode(i.path).pixels, EYE_SIZE) for i in closeups])
@@ -166,13 +223,25 @@ def train(faces: list[WholeFace], data: Path, epochs: int, seed: int) -> EyeStat
     """An eye-state network trained on the design split of ``faces`` and of the close-ups."""
     crops = training_set(faces, data, seed)
     column = crops["labels"][:, LABELS.index("eyes_open")]
-    print(f"eye-state: {len(column)} training eye crops, {int(column.sum())} open", flush=True)
+    known = column[~np.isnan(column)]
+    hidden = int((crops["labels"][:, VISIBLE] == 0).sum())
+    print(
+        f"eye-state: {len(column)} training eye crops, {int(known.sum())} open, "
+        f"{int((known == 0).sum())} closed, {hidden} hidden",
+        flush=True,
+    )
     # closed eyes outnumber open ones in training; weighting them alike keeps the 0.5 threshold central
-    weight = torch.tensor(float((column < 0.5).sum() / max(column.sum(), 1.0)))
+    weight = torch.tensor(float((known < 0.5).sum() / max(known.sum(), 1.0)))
     index = LABELS.index("eyes_open")
 
     def eye_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(logits[:, 0], y[:, index], pos_weight=weight)
+        opened = ~torch.isnan(y[:, index])
+        loss = F.binary_cross_entropy_with_logits(logits[:, 1], y[:, VISIBLE])
+        if opened.any():
+            loss = loss + F.binary_cross_entropy_with_logits(
+                logits[opened, 0], y[opened, index], pos_weight=weight
+            )
+        return loss
 
     # the sizes come from shrinking whole faces; augmentation adds only a little extra softness
     settings = Augmentation(
@@ -183,25 +252,42 @@ def train(faces: list[WholeFace], data: Path, epochs: int, seed: int) -> EyeStat
     return model
 
 
-def cross_fit(faces: list[WholeFace], data: Path, epochs: int, seed: int, folds: int) -> dict[str, dict]:
-    """Out-of-fold ``eyes_open`` probabilities of every design whole face: each fold is scored by a
-    network trained on the other folds, so abstention bounds and the decision threshold can be
-    chosen on the design split without the optimism of faces the model learnt. Per image path
-    inside ``data``: ``{"as is": p, "<width>": p, ...}`` at ``CROSS_FIT_WIDTHS``."""
+class EyeAverage(torch.nn.Module):
+    """The shipped eye model: the cross-fit networks' logits averaged."""
+
+    def __init__(self, members: list[EyeStateNet]) -> None:
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor, landmarks: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.stack([member(x) for member in self.members]).mean(0)
+
+
+def cross_fit(
+    faces: list[WholeFace], data: Path, epochs: int, seed: int, folds: int
+) -> tuple[list[EyeStateNet], dict[str, dict]]:
+    """One network per fold of the design faces, trained on the other folds (and on the close-ups),
+    and the out-of-fold eye readings of every design whole face: each fold scored by the network
+    that never saw it, so abstention bounds and the decision threshold can be chosen on the design
+    split without the optimism of faces the model learnt. Readings per image path inside ``data``:
+    ``{"as is": eyes, "<width>": eyes, ...}`` at ``CROSS_FIT_WIDTHS``, ``eyes`` as ``face_eyes``
+    gives them."""
     scored: dict[str, dict] = {}
+    models = []
     design = [f for f in faces if f.face is not None and not is_heldout(f.key)]
     for fold in range(folds):
-        model = train([f for f in design if design_fold(f.key, folds) != fold], data, epochs, seed)
+        model = train([f for f in design if design_fold(f.key, folds) != fold], data, epochs, seed + fold)
+        models.append(model)
         for item in (f for f in design if design_fold(f.key, folds) == fold):
             pixels = decode(item.path).pixels
             scored[str(item.path.relative_to(data))] = {
-                "as is" if width is None else str(width): face_open_probability(
+                "as is" if width is None else str(width): face_eyes(
                     model, pixels, item.face, width or item.face.box.width
                 )
                 for width in (None, *CROSS_FIT_WIDTHS)
             }
         print(f"fold {fold + 1}/{folds}: {len(scored)} design faces scored", flush=True)
-    return scored
+    return models, scored
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -215,22 +301,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--cross-fit",
-        type=int,
-        default=0,
-        metavar="FOLDS",
-        help=f"instead of training the shipped model, write {CROSS_FIT_FILE} to --out: out-of-fold "
-        "probabilities of the design faces (python -m discreet.evaluation.eye_bounds reads it)",
+        "--folds", type=int, default=FOLDS, help="cross-fit networks the shipped model averages"
+    )
+    parser.add_argument(
+        "--out-of-fold",
+        type=Path,
+        help=f"where the out-of-fold readings go (default: {CROSS_FIT_FILE} in --cache); "
+        "python -m discreet.evaluation.eye_bounds reads them",
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     faces = whole_faces(args.data, FaceDetector("default", threads=args.threads), args.cache)
-    if args.cross_fit:
-        scored = cross_fit(faces, args.data, args.epochs, args.seed, args.cross_fit)
-        (args.out / CROSS_FIT_FILE).write_text(json.dumps(scored))
-        return
-    model = train(faces, args.data, args.epochs, args.seed)
+    models, scored = cross_fit(faces, args.data, args.epochs, args.seed, args.folds)
+    (args.out_of_fold or args.cache / CROSS_FIT_FILE).write_text(json.dumps(scored))
+    model = EyeAverage(models)
     report(model, faces, args.data)
     export(model, EYE_SIZE, args.out / "eye-state.onnx", ["logits"], False)
 
