@@ -14,7 +14,7 @@ from pydantic import ValidationError as SchemaError
 from discreet.analyzers.plates import PRESETS, PlateDetector
 from discreet.errors import ValidationError
 from discreet.evaluation.metrics import iou
-from discreet.evaluation.plates import evaluate_plates, group_of, is_heldout, read_split
+from discreet.evaluation.plates import design_folds, evaluate_plates, group_of, is_heldout, read_split
 from discreet.imaging import decode
 from discreet.schema import Box, Plate, Point
 
@@ -50,6 +50,14 @@ def test_a_picture_saved_twice_stays_on_the_design_side(data_dir):
     design = {i.path.name for i in read_split(data_dir / "plates", "design")}
     assert is_heldout("images/web-0e432599d6.jpg") and not is_heldout("images/web-5d38dfa0df.jpg")
     assert {"web-0e432599d6.jpg", "web-5d38dfa0df.jpg"} <= design
+
+
+def test_design_folds_halve_the_design_split_and_keep_a_picture_saved_twice_together(data_dir):
+    folds = design_folds(data_dir / "plates")
+    assert [image.path for image, _ in folds] == [i.path for i in read_split(data_dir / "plates", "design")]
+    side = {image.path.name: fold for image, fold in folds}
+    assert 0.35 < sum(side.values()) / len(side) < 0.65
+    assert side["web-0e432599d6.jpg"] == side["web-5d38dfa0df.jpg"]  # one picture under two names
 
 
 def test_plates_are_found_on_held_out_photos(detector, heldout):

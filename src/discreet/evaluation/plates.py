@@ -86,6 +86,17 @@ def _copies(root: Path, keys: tuple[str, ...]) -> dict[str, set[str]]:
     return groups
 
 
+def design_folds(data: str | Path) -> list[tuple[AnnotatedImage, int]]:
+    """The design photos, each with its fold (0 or 1) for choosing a fine-tuned preset out of fold:
+    a hash of the first name of its copy group, so a picture saved twice is never on both sides."""
+    root = Path(data)
+    design = read_split(root, "design")
+    keys = tuple(str(image.path.relative_to(root)) for image in design)
+    copies = _copies(root, keys)
+    return [(image, zlib.crc32((Path(min(copies[key])).name + "fold").encode()) % 2)
+            for image, key in zip(design, keys)]
+
+
 def group_of(image: AnnotatedImage) -> str:
     return next((group for group, prefixes in GROUPS.items() if image.path.name.startswith(prefixes)), "other")
 

