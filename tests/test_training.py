@@ -156,3 +156,12 @@ def test_the_hard_eye_examples_are_design_faces_never_measured_on(data_dir):
     design = [i for i in celeba if i.path not in checked and not is_heldout(i.key)]
     assert not {i.path for i in design[:PORTRAITS]} & {i.path for i in examples}
     assert all(i.path.is_file() for i in examples)
+
+
+def test_plate_training_asks_for_a_file_or_the_out_of_fold_figures(data_dir, monkeypatch, capsys):
+    from discreet.training import plates
+
+    monkeypatch.setattr("sys.argv", ["plates", "--data", str(data_dir / "plates")])
+    with pytest.raises(SystemExit) as exit_info:
+        plates.main()
+    assert exit_info.value.code == 2 and "--out or --out-of-fold" in capsys.readouterr().err
