@@ -67,6 +67,7 @@ def _heldout_keys(root: Path, keys: tuple[str, ...]) -> frozenset[str]:
     return frozenset(key for key in keys if all(is_heldout(other) for other in copies[key]))
 
 
+@functools.cache
 def _copies(root: Path, keys: tuple[str, ...]) -> dict[str, set[str]]:
     """Each photo's group of copies, itself included (copies of copies are copies)."""
     hashes: dict[str, np.ndarray] = {}
@@ -90,11 +91,11 @@ def design_folds(data: str | Path) -> list[tuple[AnnotatedImage, int]]:
     """The design photos, each with its fold (0 or 1) for choosing a fine-tuned preset out of fold:
     a hash of the first name of its copy group, so a picture saved twice is never on both sides."""
     root = Path(data)
-    design = read_split(root, "design")
-    keys = tuple(str(image.path.relative_to(root)) for image in design)
-    copies = _copies(root, keys)
-    return [(image, zlib.crc32((Path(min(copies[key])).name + "fold").encode()) % 2)
-            for image, key in zip(design, keys)]
+    # the pack's copy groups, already hashed for the split: a design photo's copies are all design photos
+    copies = _copies(root, tuple(str(image.path.relative_to(root)) for image in read_voc(root)))
+    design = [(image, Path(min(copies[str(image.path.relative_to(root))])).name)
+              for image in read_split(root, "design")]
+    return [(image, zlib.crc32((first_name + "fold").encode()) % 2) for image, first_name in design]
 
 
 def group_of(image: AnnotatedImage) -> str:
