@@ -23,7 +23,19 @@ from discreet.analyzers.attribute_crops import (
     whole_image_crop,
     whole_image_face,
 )
-from discreet.analyzers.attributes import ABSTAIN, THRESHOLDS, USABLE, FaceAttributeAnalyzer, threshold
+from discreet.analyzers.attributes import (
+    ABSTAIN,
+    EYE_MIRRORED,
+    EYE_RULE,
+    EYE_RULES,
+    THRESHOLDS,
+    USABLE,
+    FaceAttributeAnalyzer,
+    both_eyes,
+    cannot_tell,
+    read_eyes,
+    threshold,
+)
 from discreet.analyzers.faces import FaceDetector
 from discreet.cli import app
 from discreet.errors import PolicyError, ValidationError
@@ -35,7 +47,7 @@ from discreet.evaluation.attribute_packs import (
 )
 from discreet.evaluation.attribute_bands import read_face
 from discreet.evaluation.attributes import evaluate_attributes
-from discreet.evaluation.eye_bounds import STREET_WIDTH, trade_off
+from discreet.evaluation.eye_bounds import CANDIDATE, STREET_WIDTH, trade_off
 from discreet.imaging import decode
 from discreet.pipeline import Scanner
 from discreet.policy import SUPPORTED_ATTRIBUTES, check_attributes
@@ -464,19 +476,27 @@ def test_the_eye_trade_off_counts_abstentions_as_the_bounds_say(model, detector,
         rows.append({"kind": "street", "shrunk": False, **read_face(model, image.pixels, face)})
     small = [r for r in rows if r["kind"] == "street" and r["width"] < STREET_WIDTH]
     assert small
-    table = {
-        (t["face_too_small"], t["too_blurred"], t["turned_away"], t["eyes_hidden"], t["threshold"]): t
-        for t in trade_off(rows)
-    }
+    table = {tuple(t[name] for name in CANDIDATE): t for t in trade_off(rows)}
     # every small street face is narrower than 40 px, so a 40 px bound answers on none of them
-    assert all(t["street_small_cannot_tell"] == 1.0 for key, t in table.items() if key[0] == 40)
+    assert all(t["street_small_cannot_tell"] == 1.0 for t in table.values() if t["face_too_small"] == 40)
     # looser blur bounds answer on more closed faces, never fewer
     blur_bounds = (0.8, 0.9, 0.95, 0.99, math.inf)
-    recall = [table[(34, blurred, 35, 0.0, 0.3)]["closed_called_closed"] for blurred in blur_bounds]
+    recall = [table[("lower", False, 34, blurred, 35, 0.0, 0.3)]["closed_called_closed"] for blurred in blur_bounds]
     assert recall == sorted(recall) and recall[-1] >= 5 / 6
     # so do looser bounds on how visible an eye must be
-    recall = [table[(34, 0.99, 35, hidden, 0.3)]["closed_called_closed"] for hidden in (0.7, 0.5, 0.3, 0.0)]
+    recall = [
+        table[("lower", False, 34, 0.99, 35, hidden, 0.3)]["closed_called_closed"] for hidden in (0.7, 0.5, 0.3, 0.0)
+    ]
     assert recall == sorted(recall)
+    # the shipped rule's row counts what the analyzer itself says on the same faces
+    shipped = ABSTAIN["eyes_open"]
+    row = table[(EYE_RULE, EYE_MIRRORED, *(shipped[b] for b in CANDIDATE[2:6]), THRESHOLDS["eyes_open"])]
+    said = [
+        cannot_tell("eyes_open", r["width"], r) is None and r["eyes_open"] < THRESHOLDS["eyes_open"]
+        for r in rows
+        if r["kind"] == "closed"
+    ]
+    assert row["closed_called_closed"] == pytest.approx(np.mean(said))
 
 
 def test_eval_decides_blurry_at_the_usable_sharpness_bar(data_dir):

@@ -141,10 +141,73 @@ class EyeStateScores(Model[float]):
         return self.read(crops)[0]
 
 
-def both_eyes(opened: np.ndarray, visible: np.ndarray) -> dict[str, float]:
-    """A face's eye readings from its two eyes': ``eyes_open`` the less open eye, ``eyes_visible``
-    the more visible one (``cannot_tell`` says ``eyes_hidden`` when it is below the bound)."""
-    return {"eyes_open": float(np.min(opened)), "eyes_visible": float(np.max(visible))}
+def _lower(opened: np.ndarray, visible: np.ndarray) -> float:
+    return float(np.min(opened))
+
+
+def _mean(opened: np.ndarray, visible: np.ndarray) -> float:
+    return float(np.mean(opened))
+
+
+def _shown_eyes_lower(opened: np.ndarray, visible: np.ndarray) -> float:
+    # an eye the model reads as hidden (hair, a turn, landmarks off it) does not decide; where
+    # neither shows, both do (``eyes_hidden`` abstains there unless its bound is off)
+    shown = visible >= EYE_SHOWS
+    return float(np.min(opened[shown] if shown.any() else opened))
+
+
+def _one_eye_stricter(factor: float):
+    # closed when both eyes are below the threshold, or one is below threshold / factor: a score
+    # below the threshold exactly then
+    return lambda opened, visible: float(min(np.max(opened), factor * np.min(opened)))
+
+
+#: how a face's ``eyes_open`` comes from its two eyes' open (and visible) probabilities; the
+#: candidates ``python -m discreet.evaluation.eye_bounds`` weighs on the design split
+EYE_RULES = {
+    "lower": _lower,
+    "mean": _mean,
+    "shown eyes' lower": _shown_eyes_lower,
+    "one at 1/1.5 or both": _one_eye_stricter(1.5),
+    "one at 1/2 or both": _one_eye_stricter(2.0),
+    "one at 1/3 or both": _one_eye_stricter(3.0),
+}
+#: an eye whose visible probability reaches this shows (``shown eyes' lower``)
+EYE_SHOWS = 0.5
+#: the rule ``eyes_open`` uses, and whether each eye is read as the mean of its crop and the crop
+#: mirrored (test-time augmentation)
+EYE_RULE = "lower"
+EYE_MIRRORED = False
+
+
+def both_eyes(
+    readings: dict[str, list], rule: str = EYE_RULE, mirrored: bool = EYE_MIRRORED
+) -> dict[str, float]:
+    """A face's eye readings from its two eyes': ``eyes_open`` by ``EYE_RULES[rule]``,
+    ``eyes_visible`` the more visible eye (``cannot_tell`` says ``eyes_hidden`` when it is below
+    the bound). ``readings``: ``{"plain": [[open, open], [visible, visible]], "mirrored": the same
+    of both crops mirrored}`` (``mirrored`` needed only when averaged in)."""
+    opened, visible = np.asarray(readings["plain"], np.float64)
+    if mirrored:
+        opened, visible = (np.stack([opened, visible]) + np.asarray(readings["mirrored"], np.float64)) / 2
+    return {"eyes_open": EYE_RULES[rule](opened, visible), "eyes_visible": float(np.max(visible))}
+
+
+def read_eyes(model: EyeStateScores, crops: np.ndarray, mirrored: bool = True) -> list[dict[str, list]]:
+    """``both_eyes``' readings of N faces from their 2N eye crops (each face's two eyes in turn);
+    the mirrored crops are read only when ``mirrored``."""
+    faces = len(crops) // 2
+    opened, visible = model.read(np.concatenate([crops, crops[:, :, ::-1]]) if mirrored else crops)
+
+    def pairs(start: int) -> np.ndarray:
+        return np.stack([opened[start : start + 2 * faces], visible[start : start + 2 * faces]]).reshape(2, faces, 2)
+
+    plain = pairs(0)
+    flipped = pairs(2 * faces) if mirrored else None
+    return [
+        {"plain": plain[:, i].tolist(), **({"mirrored": flipped[:, i].tolist()} if mirrored else {})}
+        for i in range(faces)
+    ]
 
 
 class FaceAttributeAnalyzer(Analyzer[FaceAttributes]):
@@ -205,9 +268,7 @@ class FaceAttributeAnalyzer(Analyzer[FaceAttributes]):
 
     def _eyes_open(self, image: DecodedImage, faces: list[Face]) -> list[dict[str, float]]:
         crops = np.stack([crop for face in faces for crop in eye_crops(image.pixels, face.landmarks)])
-        opened, visible = self.eyes.read(crops)
-        pairs = zip(opened.reshape(len(faces), 2), visible.reshape(len(faces), 2))
-        return [both_eyes(o, v) for o, v in pairs]
+        return [both_eyes(readings) for readings in read_eyes(self.eyes, crops, EYE_MIRRORED)]
 
     @staticmethod
     def _attributes(
@@ -220,22 +281,25 @@ class FaceAttributeAnalyzer(Analyzer[FaceAttributes]):
         values: dict[str, object] = {}
         for name in ("smile", "mouth_open", "eyeglasses", "mask"):
             if name in names:
-                values[name] = _binary(name, score[name], cannot_tell(name, face, score))
+                values[name] = _binary(name, score[name], cannot_tell(name, face.box.width, score))
         if eyes is not None:
-            reason = cannot_tell("eyes_open", face, {**score, **eyes})
+            reason = cannot_tell("eyes_open", face.box.width, {**score, **eyes})
             values["eyes_open"] = _binary("eyes_open", eyes["eyes_open"], reason)
         if "head_pose" in names:
-            values["head_pose"] = head_pose(score, cannot_tell("head_pose", face, score))
+            values["head_pose"] = head_pose(score, cannot_tell("head_pose", face.box.width, score))
         if "quality" in names:
             values["quality"] = quality(crop, face, 1.0 - score["blurry"])
         return FaceAttributes(**values)
 
 
-def cannot_tell(name: str, face: Face, score: dict[str, float]) -> str | None:
-    """The reason ``name`` cannot be told on this face (``ABSTAIN``), None when it can. ``score``:
-    the face model's readings, with ``both_eyes``' for ``eyes_open``."""
-    bounds = ABSTAIN[name]
-    if face.box.width < bounds["face_too_small"]:
+def cannot_tell(
+    name: str, width: float, score: dict[str, float], bounds: dict[str, float] | None = None
+) -> str | None:
+    """The reason ``name`` cannot be told on a face ``width`` px wide (``bounds``, by default
+    ``ABSTAIN[name]``), None when it can. ``score``: the face model's readings, with ``both_eyes``'
+    for ``eyes_open``."""
+    bounds = ABSTAIN[name] if bounds is None else bounds
+    if width < bounds["face_too_small"]:
         return "face_too_small"
     if score["blurry"] >= bounds.get("too_blurred", math.inf):
         return "too_blurred"

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from discreet.analyzers.attribute_crops import eye_crops, face_crop, landmarks_in_crop
-from discreet.analyzers.attributes import FaceAttributeAnalyzer, both_eyes, threshold
+from discreet.analyzers.attributes import FaceAttributeAnalyzer, both_eyes, read_eyes, threshold
 from discreet.analyzers.faces import FaceDetector
 from discreet.evaluation.attribute_packs import (
     find_face_in_crop,
@@ -74,12 +74,12 @@ def shrunk(pixels: np.ndarray, face: Face, width: float | None) -> tuple[np.ndar
 
 
 def read_face(model: FaceAttributeAnalyzer, image: np.ndarray, face: Face) -> dict[str, float]:
-    """The face model's scores, ``eyes_open`` (the less open eye), ``eyes_visible`` (the more
-    visible eye) and the face's width."""
+    """The face model's scores, ``eyes_open`` and ``eyes_visible`` as the analyzer reads them
+    (``both_eyes``), both eyes' own readings (``eyes``, plain and mirrored) and the face's width."""
     crop = face_crop(image, face.box)[None]
     (scores,) = model.faces.scores(crop, landmarks_in_crop(face.box, face.landmarks)[None])
-    eyes = both_eyes(*model.eyes.read(np.stack(eye_crops(image, face.landmarks))))
-    return {**scores, **eyes, "width": face.box.width}
+    (eyes,) = read_eyes(model.eyes, np.stack(eye_crops(image, face.landmarks)))
+    return {**scores, **both_eyes(eyes), "eyes": eyes, "width": face.box.width}
 
 
 def readings(model: FaceAttributeAnalyzer, pixels: np.ndarray, face: Face) -> list[dict]:

@@ -31,7 +31,9 @@ import json
 import math
 from pathlib import Path
 
-from discreet.analyzers.attributes import FaceAttributeAnalyzer, both_eyes
+import numpy as np
+
+from discreet.analyzers.attributes import ABSTAIN, EYE_RULES, FaceAttributeAnalyzer, both_eyes, cannot_tell
 from discreet.analyzers.faces import FaceDetector
 from discreet.evaluation.attribute_bands import read_face, shrunk
 from discreet.evaluation.attribute_packs import (
@@ -52,7 +54,7 @@ BLURRED = (0.8, 0.9, 0.95, 0.98, 0.99, math.inf)
 TURNED = (30, 35, 45)
 #: ``eyes_hidden`` bounds on the more visible eye's probability; 0 never says hidden
 HIDDEN = (0.0, 0.3, 0.5, 0.7)
-DECISIONS = (0.2, 0.3, 0.4, 0.5)
+DECISIONS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 #: street faces narrower than this must say "cannot tell"
 STREET_WIDTH = 40
 #: unchecked CelebA portraits scored (nearly all open-eyed; some closed, downcast or hidden)
@@ -115,8 +117,7 @@ def measure(data: Path, split: str) -> list[dict]:
 def with_out_of_fold(rows: list[dict], out_of_fold: dict[str, dict]) -> list[dict]:
     """``rows`` with the out-of-fold eye readings of every face the eye model was trained on."""
     return [
-        {**row, **both_eyes(*out_of_fold[row["path"]][row["at"]])} if row["trained_on"] else row
-        for row in rows
+        {**row, "eyes": out_of_fold[row["path"]][row["at"]]} if row["trained_on"] else row for row in rows
     ]
 
 
@@ -130,46 +131,66 @@ SHARES = (
     "street_called_closed",
     "open_30_40_called_closed",
 )
+#: the candidates' columns, in the order printed
+CANDIDATE = ("rule", "mirrored", "face_too_small", "too_blurred", "turned_away", "eyes_hidden", "threshold")
 
 
-def _answers(row: dict, small: float, blurred: float, turned: float, hidden: float) -> bool:
-    return (
-        row["width"] >= small
-        and row["blurry"] < blurred
-        and abs(row["yaw"]) <= turned
-        and row["eyes_visible"] >= hidden
+def candidates(shipped_bounds: bool = False):
+    """Every (rule, mirrored, small, blurred, turned, hidden, threshold); with ``shipped_bounds``
+    only the size, blur and turn bounds of ``ABSTAIN["eyes_open"]``."""
+    bounds = ABSTAIN["eyes_open"]
+    sizes, blurs, turns = (
+        ((bounds["face_too_small"],), (bounds["too_blurred"],), (bounds["turned_away"],))
+        if shipped_bounds
+        else (SMALL, BLURRED, TURNED)
     )
+    return itertools.product(EYE_RULES, (False, True), sizes, blurs, turns, HIDDEN, DECISIONS)
 
 
-def trade_off(rows: list[dict]) -> list[dict]:
-    """Per candidate bounds and threshold, the ``SHARES``."""
-    kinds = {kind: [r for r in rows if r["kind"] == kind and not r["shrunk"]] for kind in KINDS}
-    small_street = [r for r in kinds["street"] if r["width"] < STREET_WIDTH]
-    shrunk_open = [r for r in rows if r["kind"] == "open" and r["shrunk"]]
+def trade_off(rows: list[dict], grid=None) -> list[dict]:
+    """Per candidate rule, mirroring, bounds and threshold in ``grid`` (``candidates()`` by default), the
+    ``SHARES``; each face is read as ``both_eyes`` reads it and told or not as ``cannot_tell``
+    says with the candidate bounds."""
+    groups = {kind: [r for r in rows if r["kind"] == kind and not r["shrunk"]] for kind in KINDS}
+    groups["small_street"] = [r for r in groups["street"] if r["width"] < STREET_WIDTH]
+    groups["shrunk_open"] = [r for r in rows if r["kind"] == "open" and r["shrunk"]]
+    eyes: dict[tuple, dict[str, tuple]] = {}
+    answers: dict[tuple, dict[str, np.ndarray]] = {}
     out = []
-    candidates = itertools.product(SMALL, BLURRED, TURNED, HIDDEN, DECISIONS)
-    for small, blurred, turned, hidden, threshold in candidates:
+    for rule, mirrored, small, blurred, turned, hidden, threshold in grid or candidates():
+        if (rule, mirrored) not in eyes:
+            eyes[rule, mirrored] = {
+                name: tuple(both_eyes(r["eyes"], rule, mirrored) for r in group) for name, group in groups.items()
+            }
+        read = eyes[rule, mirrored]
+        bounds = {"face_too_small": small, "too_blurred": blurred, "turned_away": turned, "eyes_hidden": hidden}
+        key = (mirrored, small, blurred, turned, hidden)
+        if key not in answers:
+            answers[key] = {
+                name: np.array(
+                    [cannot_tell("eyes_open", r["width"], {**r, **e}, bounds) is None for r, e in zip(group, read[name])],
+                    bool,
+                )
+                for name, group in groups.items()
+            }
+        told = answers[key]
 
-        def answered(group: list[dict]) -> list[dict]:
-            return [r for r in group if _answers(r, small, blurred, turned, hidden)]
+        def closed(name: str) -> np.ndarray:
+            return told[name] & np.array([e["eyes_open"] < threshold for e in read[name]], bool)
 
-        def closed_of(group: list[dict], among: list[dict]) -> float:
-            return sum(r["eyes_open"] < threshold for r in group) / len(among) if among else math.nan
+        def share(count: int, of: int) -> float:
+            return count / of if of else math.nan
 
         out.append(
             {
-                "face_too_small": small,
-                "too_blurred": blurred,
-                "turned_away": turned,
-                "eyes_hidden": hidden,
-                "threshold": threshold,
-                "closed_called_closed": closed_of(answered(kinds["closed"]), kinds["closed"]),
-                "open_called_closed": closed_of(answered(kinds["open"]), answered(kinds["open"])),
-                "unclear_answered": len(answered(kinds["unclear"])) / max(len(kinds["unclear"]), 1),
-                "portraits_called_closed": closed_of(answered(kinds["portrait"]), kinds["portrait"]),
-                "street_small_cannot_tell": 1 - len(answered(small_street)) / max(len(small_street), 1),
-                "street_called_closed": closed_of(answered(kinds["street"]), answered(kinds["street"])),
-                "open_30_40_called_closed": closed_of(answered(shrunk_open), answered(shrunk_open)),
+                **dict(zip(CANDIDATE, (rule, mirrored, small, blurred, turned, hidden, threshold))),
+                "closed_called_closed": share(closed("closed").sum(), len(groups["closed"])),
+                "open_called_closed": share(closed("open").sum(), told["open"].sum()),
+                "unclear_answered": share(told["unclear"].sum(), len(groups["unclear"])),
+                "portraits_called_closed": share(closed("portrait").sum(), len(groups["portrait"])),
+                "street_small_cannot_tell": 1 - share(told["small_street"].sum(), len(groups["small_street"])),
+                "street_called_closed": share(closed("street").sum(), told["street"].sum()),
+                "open_30_40_called_closed": share(closed("shrunk_open").sum(), told["shrunk_open"].sum()),
             }
         )
     return out
@@ -182,25 +203,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--split", choices=("design", "heldout"), default="design")
     parser.add_argument("--out-of-fold", type=Path, help="the cross-fit file (needed on the design split)")
+    parser.add_argument(
+        "--all", action="store_true", help="every candidate (default: the shipped size, blur and turn bounds)"
+    )
+    parser.add_argument("--rows", type=Path, help="also write the faces' readings here (JSON)")
     args = parser.parse_args(argv)
     if args.split == "design" and args.out_of_fold is None:
         parser.error("the design split needs --out-of-fold: the eye model was trained on its faces")
     rows = measure(args.data, args.split)
+    if args.rows:
+        args.rows.write_text(json.dumps(rows, default=str))
     if args.split == "design":
         rows = with_out_of_fold(rows, json.loads(args.out_of_fold.read_text()))
     counts = {kind: sum(r["kind"] == kind and not r["shrunk"] for r in rows) for kind in KINDS}
     print(f"{args.split} faces: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
     print(
-        "small blurred turned hidden threshold | closed called closed (of all) | "
+        "rule | mirrored | small blurred turned hidden threshold | closed called closed (of all) | "
         "open called closed (of answered) | "
         "unclear answered | CelebA called closed (of all) | street < 40 px cannot tell | "
         "street called closed (of answered) | open at 30-40 px called closed (of answered)"
     )
-    for row in trade_off(rows):
+    for row in trade_off(rows, candidates(shipped_bounds=not args.all)):
         shares = " | ".join(f"{row[name]:.3f}" for name in SHARES)
         print(
-            f"{row['face_too_small']:>5} {row['too_blurred']:>7} {row['turned_away']:>6} "
-            f"{row['eyes_hidden']:>6} {row['threshold']:>9} | {shares}"
+            f"{row['rule']} | {'mirrored' if row['mirrored'] else 'plain'} | {row['face_too_small']:>3} "
+            f"{row['too_blurred']:>5} {row['turned_away']:>3} {row['eyes_hidden']:>4} {row['threshold']:>4} | {shares}"
         )
 
 

@@ -36,11 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 import torch.nn.functional as F
 
 from discreet.analyzers.attribute_crops import EYE_SIZE, eye_crops, whole_image_crop
-from discreet.analyzers.attributes import ABSTAIN, both_eyes, threshold
+from discreet.analyzers.attributes import ABSTAIN, artifact, both_eyes, threshold, to_input
 from discreet.analyzers.faces import FaceDetector
 from discreet.evaluation.attribute_bands import shrunk
 from discreet.evaluation.attribute_packs import (
@@ -54,6 +55,7 @@ from discreet.evaluation.attribute_packs import (
 )
 from discreet.evaluation.eye_bounds import CROSS_FIT_WIDTHS
 from discreet.imaging import decode
+from discreet.models import new_session
 from discreet.schema import Face
 from discreet.training.attributes import Augmentation, EyeStateNet, export, fit, predict
 from discreet.training.crops import LABELS
@@ -171,12 +173,35 @@ def training_set(faces: list[WholeFace], data: Path, seed: int) -> dict[str, np.
     }
 
 
-def face_eyes(model, pixels: np.ndarray, face: Face, width: float) -> list[list[float]]:
+def face_eyes(read, pixels: np.ndarray, face: Face, width: float) -> dict[str, list[list[float]]]:
     """The open and the visible probabilities of both eyes (``[[open, open], [visible, visible]]``),
-    as the analyzer reads them where the face is ``width`` px wide."""
+    as the analyzer reads them where the face is ``width`` px wide, and of both crops mirrored
+    (``mirrored``). ``read``: eye crops -> logits (N x 2)."""
     crops = np.stack(eyes_at_width(pixels, face, width))
-    (logits,) = predict(model, crops, np.full((2, 5, 2), math.nan, np.float32))
-    return (1.0 / (1.0 + np.exp(-logits.T))).tolist()
+    logits = read(np.concatenate([crops, crops[:, :, ::-1]]))
+    probabilities = 1.0 / (1.0 + np.exp(-logits.T))
+    return {"plain": probabilities[:, :2].tolist(), "mirrored": probabilities[:, 2:].tolist()}
+
+
+def network_reader(model: EyeStateNet):
+    """Eye crops -> the logits of a network being trained."""
+    return lambda crops: predict(model, crops, np.full((len(crops), 5, 2), math.nan, np.float32))[0]
+
+
+def shipped_readers(onnx_model: bytes) -> list:
+    """Eye crops -> the logits of each cross-fit network inside the shipped model (``EyeAverage``
+    exports their logits stacked before the mean), in fold order: the out-of-fold readings can be
+    read again without training."""
+    graph = onnx.load_from_string(onnx_model)
+    (stack,) = (n for n in graph.graph.node if n.op_type == "Concat" and n.name == "/Concat")
+    stacked = stack.output[0]
+    graph.graph.output.append(onnx.helper.make_empty_tensor_value_info(stacked))
+    session = new_session(graph.SerializeToString(), 1)
+
+    def reader(member: int):
+        return lambda crops: session.run([stacked], {"crops": to_input(crops)})[0][member]
+
+    return [reader(member) for member in range(len(stack.input))]
 
 
 def report(model, faces: list[WholeFace], data: Path) -> None:
@@ -203,7 +228,8 @@ def report(model, faces: list[WholeFace], data: Path) -> None:
             hits = []
             for f in group:
                 pixels = decode(f.path).pixels
-                hits.append(counted(both_eyes(*face_eyes(model, pixels, f.face, width or f.face.box.width))))
+                eyes = face_eyes(network_reader(model), pixels, f.face, width or f.face.box.width)
+                hits.append(counted(both_eyes(eyes)))
             cells.append(f"{'as is' if width is None else f'{width} px'} {np.mean(hits):.3f}")
         print(f"held-out {name} (n={len(group)}): " + ", ".join(cells))
     closeups = [i for i in read_labelled(data / "eyes") if is_heldout(i.key)]
@@ -267,27 +293,31 @@ def cross_fit(
     faces: list[WholeFace], data: Path, epochs: int, seed: int, folds: int
 ) -> tuple[list[EyeStateNet], dict[str, dict]]:
     """One network per fold of the design faces, trained on the other folds (and on the close-ups),
-    and the out-of-fold eye readings of every design whole face: each fold scored by the network
-    that never saw it, so abstention bounds and the decision threshold can be chosen on the design
-    split without the optimism of faces the model learnt. Readings per image path inside ``data``:
-    ``{"as is": eyes, "<width>": eyes, ...}`` at ``CROSS_FIT_WIDTHS``, ``eyes`` as ``face_eyes``
-    gives them."""
-    scored: dict[str, dict] = {}
-    models = []
+    and the out-of-fold eye readings of every design whole face (``out_of_fold``)."""
     design = [f for f in faces if f.face is not None and not is_heldout(f.key)]
+    models = []
     for fold in range(folds):
         model = train([f for f in design if design_fold(f.key, folds) != fold], data, epochs, seed + fold)
         models.append(model)
-        for item in (f for f in design if design_fold(f.key, folds) == fold):
-            pixels = decode(item.path).pixels
-            scored[str(item.path.relative_to(data))] = {
-                "as is" if width is None else str(width): face_eyes(
-                    model, pixels, item.face, width or item.face.box.width
-                )
-                for width in (None, *CROSS_FIT_WIDTHS)
-            }
-        print(f"fold {fold + 1}/{folds}: {len(scored)} design faces scored", flush=True)
-    return models, scored
+    return models, out_of_fold(design, data, [network_reader(m) for m in models])
+
+
+def out_of_fold(design: list[WholeFace], data: Path, readers: list) -> dict[str, dict]:
+    """Every design whole face read by the network of its fold (``readers[fold]``, which never saw
+    it), so abstention bounds, the decision rule and threshold can be chosen on the design split
+    without the optimism of faces the model learnt. Readings per image path inside ``data``:
+    ``{"as is": eyes, "<width>": eyes, ...}`` at ``CROSS_FIT_WIDTHS``, ``eyes`` as ``face_eyes``
+    gives them."""
+    scored: dict[str, dict] = {}
+    for item in design:
+        pixels = decode(item.path).pixels
+        read = readers[design_fold(item.key, len(readers))]
+        scored[str(item.path.relative_to(data))] = {
+            "as is" if width is None else str(width): face_eyes(read, pixels, item.face, width or item.face.box.width)
+            for width in (None, *CROSS_FIT_WIDTHS)
+        }
+    print(f"{len(scored)} design faces scored out of fold", flush=True)
+    return scored
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -295,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--out", type=Path, required=True, help="folder eye-state.onnx is written to")
+    parser.add_argument("--out", type=Path, help="folder eye-state.onnx is written to")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "discreet-training")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--threads", type=int, default=2)
@@ -309,12 +339,24 @@ def main(argv: list[str] | None = None) -> None:
         help=f"where the out-of-fold readings go (default: {CROSS_FIT_FILE} in --cache); "
         "python -m discreet.evaluation.eye_bounds reads them",
     )
+    parser.add_argument(
+        "--shipped",
+        action="store_true",
+        help="train nothing: write the out-of-fold readings of the shipped model's own cross-fit networks",
+    )
     args = parser.parse_args(argv)
+    if args.out is None and not args.shipped:
+        parser.error("give --out (train) or --shipped (read the design faces with the shipped networks)")
     torch.set_num_threads(args.threads)
-    args.out.mkdir(parents=True, exist_ok=True)
     faces = whole_faces(args.data, FaceDetector("default", threads=args.threads), args.cache)
+    target = args.out_of_fold or args.cache / CROSS_FIT_FILE
+    if args.shipped:
+        design = [f for f in faces if f.face is not None and not is_heldout(f.key)]
+        target.write_text(json.dumps(out_of_fold(design, args.data, shipped_readers(artifact("eye-state.onnx")))))
+        return
+    args.out.mkdir(parents=True, exist_ok=True)
     models, scored = cross_fit(faces, args.data, args.epochs, args.seed, args.folds)
-    (args.out_of_fold or args.cache / CROSS_FIT_FILE).write_text(json.dumps(scored))
+    target.write_text(json.dumps(scored))
     model = EyeAverage(models)
     report(model, faces, args.data)
     export(model, EYE_SIZE, args.out / "eye-state.onnx", ["logits"], False)
