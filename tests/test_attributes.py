@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from discreet.analyzers.attribute_crops import (
     EYE_SIZE,
+    eye_crops,
     face_crop,
     landmarks_in_crop,
     whole_image_crop,
@@ -27,7 +28,6 @@ from discreet.analyzers.attributes import (
     ABSTAIN,
     EYE_MIRRORED,
     EYE_RULE,
-    EYE_RULES,
     THRESHOLDS,
     USABLE,
     FaceAttributeAnalyzer,
@@ -181,6 +181,52 @@ def test_eye_state_answers_from_its_own_threshold(model, detector, data_dir):
     assert len(answered) >= 10
     assert all(a.value == (a.probability >= THRESHOLDS["eyes_open"]) for a in answered)
     assert threshold("eyes_open") == THRESHOLDS["eyes_open"] and threshold("smile") == 0.5
+
+
+def test_eyes_open_reads_each_eye_on_its_crop_and_the_mirror_and_applies_the_two_eye_rule(
+    model, detector, data_dir
+):
+    items = _heldout(data_dir, "eyes-faces", "eyes_open", 0.0, 4)
+    checked = [i for i in read_checked_eyes(data_dir) if is_heldout(i.key)]
+    items += [i for i in checked if i.labels["eyes_open"] == 1.0][:4]
+    for item in items:
+        pixels = decode(item.path).pixels
+        face = find_face_in_crop(detector, pixels)
+        said = model.annotate(decode(pixels), [face], ["eyes_open"])[0].attributes.eyes_open
+        assert said.reason is None, item.path
+        crops = np.stack(eye_crops(pixels, face.landmarks))
+        opened = (model.eyes.read(crops)[0] + model.eyes.read(crops[:, :, ::-1].copy())[0]) / 2
+        # closed when both eyes read below the threshold or one below a third of it
+        closed = opened.max() < THRESHOLDS["eyes_open"] or opened.min() < THRESHOLDS["eyes_open"] / 3
+        assert said.value is (not closed), item.path
+        assert said.probability == pytest.approx(min(1.0, opened.max(), 3 * opened.min()), abs=1e-5)
+    assert EYE_RULE == "both, or one at 1/3" and EYE_MIRRORED
+
+
+def test_one_doubtful_eye_does_not_call_a_face_closed_but_one_shut_eye_does():
+    def said_open(left: float, right: float) -> bool:
+        eyes = both_eyes({"plain": [[left, right], [1.0, 1.0]]}, EYE_RULE, mirrored=False)
+        return eyes["eyes_open"] >= THRESHOLDS["eyes_open"]
+
+    assert said_open(0.95, 0.4)  # a squint or a shadow on one eye: the lower eye alone said closed
+    assert not said_open(0.95, 0.1)  # a wink: one eye plainly shut
+    assert not said_open(0.6, 0.6)  # both eyes half-read as closed
+    assert said_open(0.9, 0.8)
+    # the rule the analyzer used before, kept among the candidates: the less open eye decides
+    assert both_eyes({"plain": [[0.95, 0.4], [1.0, 1.0]]}, "lower", mirrored=False)["eyes_open"] == 0.4
+
+
+def test_a_mirrored_face_reads_its_eyes_alike(model, detector, data_dir):
+    # each eye is read on its crop and on the crop mirrored, so a mirror image of the photo (its
+    # eyes trading places, each crop mirrored) reads nearly the same
+    items = [i for i in read_checked_eyes(data_dir) if is_heldout(i.key) and i.labels["eyes_open"] == 1.0][:4]
+    for item in items:
+        pixels = decode(item.path).pixels
+        face = find_face_in_crop(detector, pixels)
+        crops = np.stack(eye_crops(pixels, face.landmarks))
+        (plain,) = read_eyes(model.eyes, crops)
+        (swapped,) = read_eyes(model.eyes, crops[::-1, :, ::-1].copy())
+        assert both_eyes(plain)["eyes_open"] == pytest.approx(both_eyes(swapped)["eyes_open"], abs=1e-5)
 
 
 def test_open_eyes_of_checked_heldout_portraits_are_called_open(model, detector, data_dir):
@@ -481,11 +527,14 @@ def test_the_eye_trade_off_counts_abstentions_as_the_bounds_say(model, detector,
     assert all(t["street_small_cannot_tell"] == 1.0 for t in table.values() if t["face_too_small"] == 40)
     # looser blur bounds answer on more closed faces, never fewer
     blur_bounds = (0.8, 0.9, 0.95, 0.99, math.inf)
-    recall = [table[("lower", False, 34, blurred, 35, 0.0, 0.3)]["closed_called_closed"] for blurred in blur_bounds]
+    recall = [
+        table[("lower", False, 34, blurred, 35, 0.0, 0.3)]["closed_called_closed"] for blurred in blur_bounds
+    ]
     assert recall == sorted(recall) and recall[-1] >= 5 / 6
     # so do looser bounds on how visible an eye must be
     recall = [
-        table[("lower", False, 34, 0.99, 35, hidden, 0.3)]["closed_called_closed"] for hidden in (0.7, 0.5, 0.3, 0.0)
+        table[("lower", False, 34, 0.99, 35, hidden, 0.3)]["closed_called_closed"]
+        for hidden in (0.7, 0.5, 0.3, 0.0)
     ]
     assert recall == sorted(recall)
     # the shipped rule's row counts what the analyzer itself says on the same faces

@@ -50,11 +50,11 @@ from discreet.imaging import decode
 CROSS_FIT_WIDTHS = (24, 30, 36, 40, 50, 60)
 #: candidate bounds and decision thresholds; ``math.inf`` is no bound
 SMALL = (30, 32, 34, 36, 40)
-BLURRED = (0.8, 0.9, 0.95, 0.98, 0.99, math.inf)
+BLURRED = (0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, math.inf)
 TURNED = (30, 35, 45)
 #: ``eyes_hidden`` bounds on the more visible eye's probability; 0 never says hidden
 HIDDEN = (0.0, 0.3, 0.5, 0.7)
-DECISIONS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+DECISIONS = (0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8)
 #: street faces narrower than this must say "cannot tell"
 STREET_WIDTH = 40
 #: unchecked CelebA portraits scored (nearly all open-eyed; some closed, downcast or hidden)
@@ -160,15 +160,19 @@ def trade_off(rows: list[dict], grid=None) -> list[dict]:
     for rule, mirrored, small, blurred, turned, hidden, threshold in grid or candidates():
         if (rule, mirrored) not in eyes:
             eyes[rule, mirrored] = {
-                name: tuple(both_eyes(r["eyes"], rule, mirrored) for r in group) for name, group in groups.items()
+                name: tuple(both_eyes(r["eyes"], rule, mirrored) for r in group)
+                for name, group in groups.items()
             }
         read = eyes[rule, mirrored]
-        bounds = {"face_too_small": small, "too_blurred": blurred, "turned_away": turned, "eyes_hidden": hidden}
+        bounds = dict(zip(CANDIDATE[2:6], (small, blurred, turned, hidden)))
         key = (mirrored, small, blurred, turned, hidden)
         if key not in answers:
             answers[key] = {
                 name: np.array(
-                    [cannot_tell("eyes_open", r["width"], {**r, **e}, bounds) is None for r, e in zip(group, read[name])],
+                    [
+                        cannot_tell("eyes_open", r["width"], {**r, **e}, bounds) is None
+                        for r, e in zip(group, read[name])
+                    ],
                     bool,
                 )
                 for name, group in groups.items()
@@ -188,7 +192,8 @@ def trade_off(rows: list[dict], grid=None) -> list[dict]:
                 "open_called_closed": share(closed("open").sum(), told["open"].sum()),
                 "unclear_answered": share(told["unclear"].sum(), len(groups["unclear"])),
                 "portraits_called_closed": share(closed("portrait").sum(), len(groups["portrait"])),
-                "street_small_cannot_tell": 1 - share(told["small_street"].sum(), len(groups["small_street"])),
+                "street_small_cannot_tell": 1
+                - share(told["small_street"].sum(), len(groups["small_street"])),
                 "street_called_closed": share(closed("street").sum(), told["street"].sum()),
                 "open_30_40_called_closed": share(closed("shrunk_open").sum(), told["shrunk_open"].sum()),
             }
@@ -227,7 +232,8 @@ def main(argv: list[str] | None = None) -> None:
         shares = " | ".join(f"{row[name]:.3f}" for name in SHARES)
         print(
             f"{row['rule']} | {'mirrored' if row['mirrored'] else 'plain'} | {row['face_too_small']:>3} "
-            f"{row['too_blurred']:>5} {row['turned_away']:>3} {row['eyes_hidden']:>4} {row['threshold']:>4} | {shares}"
+            f"{row['too_blurred']:>5} {row['turned_away']:>3} {row['eyes_hidden']:>4} {row['threshold']:>4} "
+            f"| {shares}"
         )
 
 

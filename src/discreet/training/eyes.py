@@ -313,7 +313,9 @@ def out_of_fold(design: list[WholeFace], data: Path, readers: list) -> dict[str,
         pixels = decode(item.path).pixels
         read = readers[design_fold(item.key, len(readers))]
         scored[str(item.path.relative_to(data))] = {
-            "as is" if width is None else str(width): face_eyes(read, pixels, item.face, width or item.face.box.width)
+            "as is" if width is None else str(width): face_eyes(
+                read, pixels, item.face, width or item.face.box.width
+            )
             for width in (None, *CROSS_FIT_WIDTHS)
         }
     print(f"{len(scored)} design faces scored out of fold", flush=True)
@@ -352,7 +354,8 @@ def main(argv: list[str] | None = None) -> None:
     target = args.out_of_fold or args.cache / CROSS_FIT_FILE
     if args.shipped:
         design = [f for f in faces if f.face is not None and not is_heldout(f.key)]
-        target.write_text(json.dumps(out_of_fold(design, args.data, shipped_readers(artifact("eye-state.onnx")))))
+        readers = shipped_readers(artifact("eye-state.onnx"))
+        target.write_text(json.dumps(out_of_fold(design, args.data, readers)))
         return
     args.out.mkdir(parents=True, exist_ok=True)
     models, scored = cross_fit(faces, args.data, args.epochs, args.seed, args.folds)
