@@ -3,7 +3,8 @@
 - ``--crop face``: each image is one face crop. The detector frames it as in a photo
   (``find_face_in_crop``); where it finds no face, the whole image is taken as the face box with
   frontal landmarks, and the image is still scored (``no_face_found`` counts them).
-- ``--crop eye``: each image is one eye close-up, scored by the eye-state model alone.
+- ``--crop eye``: each image is one eye close-up, scored by the eye-state model alone, read as both
+  eyes of a face (so with ``eyes_open``'s mirroring, two-eye rule and threshold).
 - VOC scenes: the detector runs on the photo, each detected face is matched (IoU >= 0.5) to an
   annotated one, and mask accuracy is over matched ``con_mascarilla`` / ``sin_mascarilla`` faces;
   ``mascarilla_mal_puesta`` faces are reported apart (how often they were called masked), and
@@ -38,7 +39,14 @@ import cv2
 import numpy as np
 
 from discreet.analyzers.attribute_crops import EYE_SIZE, whole_image_crop, whole_image_face
-from discreet.analyzers.attributes import USABLE, FaceAttributeAnalyzer, threshold
+from discreet.analyzers.attributes import (
+    EYE_MIRRORED,
+    USABLE,
+    FaceAttributeAnalyzer,
+    both_eyes,
+    read_eyes,
+    threshold,
+)
 from discreet.analyzers.faces import FaceDetector
 from discreet.errors import ValidationError
 from discreet.evaluation.attribute_packs import (
@@ -176,7 +184,10 @@ def evaluate_attributes(
         if grey:
             pixels = cv2.cvtColor(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
         if detector is None:
-            probability = float(model.eyes.scores(whole_image_crop(pixels, EYE_SIZE)[None])[0])
+            # the close-up read as both eyes of a face, so it meets the analyzer's rule and threshold
+            closeup = whole_image_crop(pixels, EYE_SIZE)[None]
+            (reading,) = read_eyes(model.eyes, np.concatenate([closeup, closeup]), EYE_MIRRORED)
+            probability = both_eyes(reading)["eyes_open"]
             for label, truth in item.labels.items():
                 if label == "eyes_open":
                     tally.add(label, truth, probability)
