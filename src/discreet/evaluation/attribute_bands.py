@@ -83,8 +83,9 @@ def read_face(model: FaceAttributeAnalyzer, image: np.ndarray, face: Face) -> di
 
 
 def readings(model: FaceAttributeAnalyzer, pixels: np.ndarray, face: Face) -> list[dict]:
-    """The face model's scores and ``eyes_open`` (the less open eye) per width (``band``: the width,
-    None as it is) and per added blur (``band`` "blurred", ``blur``: sigma as a fraction of the width)."""
+    """The face model's scores and ``eyes_open`` (both eyes by ``EYE_RULE``) per width (``band``: the
+    width, None as it is) and per added blur (``band`` "blurred", ``blur``: sigma as a fraction of the
+    width)."""
     out = [{**read_face(model, *shrunk(pixels, face, width)), "band": width, "blur": 0.0} for width in WIDTHS]
     for blur in BLURS:
         blurred = cv2.GaussianBlur(pixels, (0, 0), max(blur * face.box.width, 0.3))

@@ -1,8 +1,9 @@
-"""Where ``eyes_open`` says "cannot tell", and from which probability it says open: the trade-off
-behind ``discreet.analyzers.attributes.ABSTAIN["eyes_open"]`` and ``THRESHOLDS["eyes_open"]``.
+"""Where ``eyes_open`` says "cannot tell", how it reads a face from its two eyes, and from which
+score it says open: the trade-off behind ``discreet.analyzers.attributes.ABSTAIN["eyes_open"]``,
+``EYE_RULE``, ``EYE_MIRRORED`` and ``THRESHOLDS["eyes_open"]``.
 
-    python -m discreet.training.eyes --out /tmp/eye-model --out-of-fold /tmp/eye-state-out-of-fold.json
-    python -m discreet.evaluation.eye_bounds --out-of-fold /tmp/eye-state-out-of-fold.json
+    python -m discreet.training.eyes --shipped --out-of-fold /tmp/eye-state-out-of-fold.json
+    python -m discreet.evaluation.eye_bounds --out-of-fold /tmp/eye-state-out-of-fold.json [--all]
     python -m discreet.evaluation.eye_bounds --split heldout      # once, to report the chosen bounds
 
 Faces, each found by the detector and read by the face model (width, blurry, yaw) as the analyzer
@@ -16,11 +17,14 @@ from the out-of-fold file (each fold read by the cross-fit network that never sa
 faces are never trained on and are read by the shipped model. On the held-out split every face is
 read by the shipped model.
 
-Printed per candidate (face_too_small, too_blurred, turned_away, eyes_hidden, threshold), over the
-faces as they are: closed faces called closed of all ("cannot tell" counts as a miss), open faces
-called closed of those answered, unclear faces answered, CelebA portraits called closed of all,
-street faces under 40 px that say "cannot tell", street faces called closed of those answered; and
-open faces shrunk to 30-40 px called closed of those answered.
+Printed per candidate (``CANDIDATE``: two-eye rule of ``EYE_RULES``, each eye read plain or with
+its mirrored crop, face_too_small, too_blurred, turned_away, eyes_hidden, threshold; by default
+the shipped size, blur and turn bounds, all with ``--all``), over the faces as they are: closed
+faces called closed of all ("cannot tell" counts as a miss), open faces called closed of those
+answered, unclear faces answered, CelebA portraits called closed of all, street faces under 40 px
+that say "cannot tell", street faces called closed of those answered;
+open faces shrunk to 30-40 px called closed of those answered; and the CelebA portraits blurred out
+of focus (``OUT_OF_FOCUS``) called closed of all (nearly all have open eyes).
 """
 
 from __future__ import annotations
@@ -31,11 +35,12 @@ import json
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from discreet.analyzers.attributes import ABSTAIN, EYE_RULES, FaceAttributeAnalyzer, both_eyes, cannot_tell
 from discreet.analyzers.faces import FaceDetector
-from discreet.evaluation.attribute_bands import read_face, shrunk
+from discreet.evaluation.attribute_bands import BLURS, read_face, shrunk
 from discreet.evaluation.attribute_packs import (
     find_face_in_crop,
     is_heldout,
@@ -61,12 +66,16 @@ STREET_WIDTH = 40
 PORTRAITS = 600
 #: open faces are also scored shrunk to these widths (px), where a lower ``face_too_small`` answers
 SHRUNK_WIDTHS = tuple(w for w in CROSS_FIT_WIDTHS if 30 <= w <= 40)
+#: the portraits are also scored out of focus: a Gaussian blur of this share of the face width
+#: (the heaviest of ``attribute_bands.BLURS``), where the blur bound must say "cannot tell"
+OUT_OF_FOCUS = BLURS[-1]
 
 
 def measure(data: Path, split: str) -> list[dict]:
-    """One row per face (and, for open faces, per shrunk width): kind, width, blurry, yaw, and
-    eyes_open as the shipped model reads it; ``trained_on`` marks the faces the eye model learns from
-    on the design split, whose probability ``with_out_of_fold`` replaces."""
+    """One row per face (and, for open faces, per shrunk width; for portraits, also out of focus:
+    kind ``blurred``): kind, width, blurry, yaw, and the eye readings of the shipped model;
+    ``trained_on`` marks the faces the eye model learns from on the design split, whose readings
+    ``with_out_of_fold`` replaces."""
     detector, model = FaceDetector("default", threads=1), FaceAttributeAnalyzer(threads=1)
 
     def wanted(key: str) -> bool:
@@ -103,6 +112,10 @@ def measure(data: Path, split: str) -> list[dict]:
                     **read_face(model, *shrunk(pixels, face, width)),
                 }
             )
+        if kind == "portrait":
+            blurred = cv2.GaussianBlur(pixels, (0, 0), OUT_OF_FOCUS * face.box.width)
+            reading = read_face(model, blurred, face)
+            rows.append({"kind": "blurred", "shrunk": False, "trained_on": False, **reading})
     root = data / "scenes"
     for image in read_voc(root):
         if not wanted(str(image.path.relative_to(root))):
@@ -121,7 +134,7 @@ def with_out_of_fold(rows: list[dict], out_of_fold: dict[str, dict]) -> list[dic
     ]
 
 
-KINDS = ("closed", "open", "unclear", "portrait", "street")
+KINDS = ("closed", "open", "unclear", "portrait", "street", "blurred")
 SHARES = (
     "closed_called_closed",
     "open_called_closed",
@@ -130,6 +143,7 @@ SHARES = (
     "street_small_cannot_tell",
     "street_called_closed",
     "open_30_40_called_closed",
+    "blurred_portraits_called_closed",
 )
 #: the candidates' columns, in the order printed
 CANDIDATE = ("rule", "mirrored", "face_too_small", "too_blurred", "turned_away", "eyes_hidden", "threshold")
@@ -196,6 +210,7 @@ def trade_off(rows: list[dict], grid=None) -> list[dict]:
                 - share(told["small_street"].sum(), len(groups["small_street"])),
                 "street_called_closed": share(closed("street").sum(), told["street"].sum()),
                 "open_30_40_called_closed": share(closed("shrunk_open").sum(), told["shrunk_open"].sum()),
+                "blurred_portraits_called_closed": share(closed("blurred").sum(), len(groups["blurred"])),
             }
         )
     return out
@@ -226,7 +241,8 @@ def main(argv: list[str] | None = None) -> None:
         "rule | mirrored | small blurred turned hidden threshold | closed called closed (of all) | "
         "open called closed (of answered) | "
         "unclear answered | CelebA called closed (of all) | street < 40 px cannot tell | "
-        "street called closed (of answered) | open at 30-40 px called closed (of answered)"
+        "street called closed (of answered) | open at 30-40 px called closed (of answered) | "
+        "CelebA out of focus called closed (of all)"
     )
     for row in trade_off(rows, candidates(shipped_bounds=not args.all)):
         shares = " | ".join(f"{row[name]:.3f}" for name in SHARES)
