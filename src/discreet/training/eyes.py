@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from discreet.analyzers.attribute_crops import EYE_SIZE, eye_crops, whole_image_crop
-from discreet.analyzers.attributes import ABSTAIN, artifact, both_eyes, threshold, to_input
+from discreet.analyzers.attributes import ABSTAIN, artifact, both_eyes, read_eyes, threshold, to_input
 from discreet.analyzers.faces import FaceDetector
 from discreet.evaluation.attribute_bands import shrunk
 from discreet.evaluation.attribute_packs import (
@@ -174,13 +174,22 @@ def training_set(faces: list[WholeFace], data: Path, seed: int) -> dict[str, np.
 
 
 def face_eyes(read, pixels: np.ndarray, face: Face, width: float) -> dict[str, list[list[float]]]:
-    """The open and the visible probabilities of both eyes (``[[open, open], [visible, visible]]``),
-    as the analyzer reads them where the face is ``width`` px wide, and of both crops mirrored
-    (``mirrored``). ``read``: eye crops -> logits (N x 2)."""
-    crops = np.stack(eyes_at_width(pixels, face, width))
-    logits = read(np.concatenate([crops, crops[:, :, ::-1]]))
-    probabilities = 1.0 / (1.0 + np.exp(-logits.T))
-    return {"plain": probabilities[:, :2].tolist(), "mirrored": probabilities[:, 2:].tolist()}
+    """Both eyes' readings as the analyzer takes them (``attributes.read_eyes``: open and visible
+    probabilities of each eye's crop and of the crop mirrored) where the face is ``width`` px wide.
+    ``read``: eye crops -> logits (N x 2)."""
+    (readings,) = read_eyes(_Probabilities(read), np.stack(eyes_at_width(pixels, face, width)))
+    return readings
+
+
+class _Probabilities:
+    """A network's logits as the eye model's ``read``: open and visible probabilities."""
+
+    def __init__(self, read) -> None:
+        self._read = read
+
+    def read(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        probabilities = 1.0 / (1.0 + np.exp(-self._read(crops)))
+        return probabilities[:, 0], probabilities[:, 1]
 
 
 def network_reader(model: EyeStateNet):
