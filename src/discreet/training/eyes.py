@@ -2,6 +2,8 @@
 
     python -m discreet.training.eyes --data ../shared/data --out src/discreet/models/artifacts/ \
         --out-of-fold /tmp/eye-state-out-of-fold.json
+    python -m discreet.training.eyes --data ../shared/data --shipped \
+        --out-of-fold /tmp/eye-state-out-of-fold.json    # the same file from the shipped model, no training
 
 The model reads one 32x32 eye crop (``attribute_crops.eye_crops``) and gives two logits: eye open,
 and eye visible (an eye shows at all). It learns from four sources:
@@ -19,8 +21,9 @@ Whole faces go through the product's path: the face detector (``find_face_in_cro
 and the eye landmarks, the image is shrunk so the face is 20 to 120 px wide (a few sizes per face,
 drawn at random, plus the face as it is) and the eyes are cut from the shrunk image, as the analyzer
 cuts them from a photo. Two networks are trained, each on half of the design faces (``cross_fit``);
-each reads the other half for the out-of-fold file ``eye_bounds`` chooses the bounds on, and the
-shipped model averages both (``EyeAverage``). The held-out split (``attribute_packs.is_heldout``)
+each reads the other half for the out-of-fold file ``eye_bounds`` chooses the bounds and the
+two-eye rule on, and the shipped model averages both (``EyeAverage``); ``--shipped`` reads that
+file again from the shipped model's own networks (``shipped_readers``). The held-out split (``attribute_packs.is_heldout``)
 of every source never reaches training; the figures printed at the end are on it.
 """
 
