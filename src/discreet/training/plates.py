@@ -62,10 +62,13 @@ MATCH_IOU = 0.35
 NEGATIVES_PER_POSITIVE = 10
 #: anchors the original network scores at least this on single-plate photos are not negatives
 TEACHER_PLATE = 0.3
-#: the out-of-fold networks' stray boxes on the design split, labelled by eye
+#: the out-of-fold networks' stray boxes on the design split, labelled by eye: a plate the pack
+#: leaves unannotated, not a plate, unclear, or a box on an annotated plate too far off its
+#: annotation (IoU under 0.5: too small, too large, shifted, or across two plates)
 STRAY_LABELS = Path(__file__).parent / "labels" / "plates_design_strays.csv"
-STRAY_KINDS = ("plate", "not_plate", "unclear")
-PLATE, NOT_PLATE, UNCLEAR = range(len(STRAY_KINDS))
+STRAY_KINDS = ("plate", "not_plate", "unclear", "plate_part")
+#: the kinds training reads; a box on an annotated plate is left to that plate's own targets
+PLATE, NOT_PLATE, UNCLEAR = range(3)
 #: how much more a background anchor on a labelled stray counts than a mined one
 HARD_NEGATIVE_WEIGHT = 2.0
 
@@ -259,7 +262,8 @@ def _training_boxes(item: AnnotatedImage, labels: dict[str, dict[str, np.ndarray
     (an index into ``STRAY_KINDS``): an annotated plate is a ``plate``."""
     annotated = np.array([[b.box.x1, b.box.y1, b.box.x2, b.box.y2] for b in item.boxes], dtype=np.float32)
     labelled = labels.get(item.path.name, {})
-    parts = [annotated.reshape(-1, 4)] + [labelled.get(kind, np.zeros((0, 4), np.float32)) for kind in STRAY_KINDS]
+    parts = [annotated.reshape(-1, 4)] + [labelled.get(kind, np.zeros((0, 4), np.float32))
+                                          for kind in STRAY_KINDS[:UNCLEAR + 1]]
     kinds = np.concatenate([np.zeros(len(parts[0]), int)] + [np.full(len(p), k) for k, p in enumerate(parts[1:])])
     return np.concatenate(parts), kinds
 
