@@ -165,3 +165,40 @@ def test_plate_training_asks_for_a_file_or_the_out_of_fold_figures(data_dir, mon
     with pytest.raises(SystemExit) as exit_info:
         plates.main()
     assert exit_info.value.code == 2 and "--out or --out-of-fold" in capsys.readouterr().err
+
+
+def test_the_labelled_plate_strays_are_design_photos_trained_on_as_their_label_says(data_dir):
+    from discreet.evaluation.plates import read_split
+    from discreet.training.plates import (
+        NOT_PLATE, PLATE, STRAY_KINDS, STRAY_LABELS, _training_boxes, read_stray_labels,
+    )
+
+    labels = read_stray_labels(STRAY_LABELS)
+    design = {i.path.name: i for i in read_split(data_dir / "plates", "design")}
+    assert labels and set(labels) <= set(design)  # never a held-out photo
+    assert all(set(kinds) == set(STRAY_KINDS) for kinds in labels.values())
+    name = next(n for n, kinds in labels.items() if len(kinds["not_plate"]) and len(kinds["plate_part"]))
+    boxes, kinds = _training_boxes(design[name], labels)
+    annotated = len(design[name].boxes)
+    assert (kinds[:annotated] == PLATE).all()
+    assert (kinds == NOT_PLATE).sum() == len(labels[name]["not_plate"])
+    # boxes on an annotated plate are left to its own targets
+    assert len(boxes) == annotated + sum(len(labels[name][k]) for k in ("plate", "not_plate", "unclear"))
+
+
+def test_plate_strays_are_split_by_the_label_of_the_box_they_overlap():
+    from pathlib import Path
+
+    from discreet.evaluation.packs import AnnotatedImage
+    from discreet.training.plates import _strays_by_label
+
+    scored = [AnnotatedImage(Path("br-a.jpg"), []), AnnotatedImage(Path("us-b.jpg"), []),
+              AnnotatedImage(Path("web-c.jpg"), [])]
+    labels = {"br-a.jpg": {"plate": np.array([[0, 0, 10, 10]], np.float32),
+                           "not_plate": np.array([[50, 50, 60, 60]], np.float32)}}
+    strays = [{"file": "br-a.jpg", "x1": 0, "y1": 0, "x2": 10, "y2": 9},  # on the labelled plate
+              {"file": "br-a.jpg", "x1": 52, "y1": 50, "x2": 60, "y2": 60},  # on the not-plate
+              {"file": "us-b.jpg", "x1": 0, "y1": 0, "x2": 10, "y2": 10},  # another photo: nobody looked
+              {"file": "web-c.jpg", "x1": 0, "y1": 0, "x2": 10, "y2": 10}]  # web photos are not counted
+    assert _strays_by_label(scored, strays, labels) == {
+        "plate": 0.5, "not_plate": 0.5, "unclear": 0.0, "plate_part": 0.0, "unlabelled": 0.5}

@@ -134,9 +134,11 @@ def score_plates(
     detector: PlateDetector,
     min_score: float,
     on_image: Callable[[int, int], None] | None = None,
+    strays: list[dict[str, object]] | None = None,
 ) -> dict[str, object]:
     """The time is the detector's alone (decoding excluded), one image at a time; ``detector``
-    draws the covers, as the anonymizer does."""
+    draws the covers, as the anonymizer does. ``strays``, when given, receives every kept detection
+    that matches no annotated plate (photo name, box, score), to be looked at by eye."""
     truth, ranked, times = [], [], []
     found = covered = covered_at_box = 0
     unmatched: dict[str, list[int]] = {group: [] for group in GROUPS}
@@ -151,8 +153,12 @@ def score_plates(
         kept = [plate for plate in detected if plate.score >= min_score]
         boxes = [plate.box for plate in kept]
         found += sum(m is not None for m in match_to_truth(plates, boxes))
-        stray = sum(all(iou(b, p) < 0.5 for p in plates) for b in boxes)
-        unmatched.setdefault(group_of(item), []).append(stray)
+        unmatched_here = [plate for plate in kept if all(iou(plate.box, p) < 0.5 for p in plates)]
+        unmatched.setdefault(group_of(item), []).append(len(unmatched_here))
+        if strays is not None:
+            strays.extend({"file": item.path.name, "x1": round(p.box.x1, 1), "y1": round(p.box.y1, 1),
+                           "x2": round(p.box.x2, 1), "y2": round(p.box.y2, 1), "score": round(p.score, 4)}
+                          for p in unmatched_here)
         covered += _covered(detector, pixels.shape[:2], kept, plates, detector.cover_scale)
         covered_at_box += _covered(detector, pixels.shape[:2], kept, plates, 1.0)
         if on_image:

