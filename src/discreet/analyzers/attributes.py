@@ -64,7 +64,7 @@ USABLE = {"sharpness": 0.8, "brightness": (0.15, 0.9), "face_size": 40}
 #: shows on them, so ``eyes_hidden`` stops them (none called closed, 0.068 at 0.99 with version 3).
 #: ``eyes_hidden`` (eyes_open only, tested last): neither eye's visible probability (eye model)
 #: reaches it. The price of the blur bound at 0.999: of the portraits whose eyes a person cannot
-#: make out (sunglasses, blur, dark), 0.81 still get an answer (0.72 at 0.99, 0.39 at 0.8).
+#: make out (sunglasses, blur, dark), 0.81 still get an answer (0.72 at 0.99, 0.36 at 0.8).
 ABSTAIN: dict[str, dict[str, float]] = {
     "smile": {"face_too_small": 30, "too_blurred": 0.8, "turned_away": 30},
     "mouth_open": {"face_too_small": 24, "too_blurred": 0.8, "turned_away": 30},
