@@ -261,6 +261,7 @@ def test_a_street_face_narrower_than_the_eye_bound_cannot_tell_its_eyes(model, d
 
 
 def test_a_heavily_blurred_face_cannot_tell_its_eyes(model, detector, data_dir):
+    # the face model's blur bound lets most such faces through; the eye model says no eye shows
     items = [i for i in read_checked_eyes(data_dir) if is_heldout(i.key) and i.labels["eyes_open"] == 1.0]
     reasons = []
     for item in items[:6]:
@@ -269,7 +270,7 @@ def test_a_heavily_blurred_face_cannot_tell_its_eyes(model, detector, data_dir):
         blurred = cv2.GaussianBlur(pixels, (0, 0), 0.08 * face.box.width)
         (face,) = model.annotate(decode(blurred), [face], ["eyes_open"])
         reasons.append(face.attributes.eyes_open.reason)
-    assert reasons.count("too_blurred") >= 5
+    assert sum(reason in ("too_blurred", "eyes_hidden") for reason in reasons) >= 5
 
 
 def test_eyes_behind_painted_sunglasses_cannot_be_told(model, detector, data_dir):

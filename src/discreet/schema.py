@@ -68,7 +68,7 @@ ABSTAIN_TEXT = (
     "mouth_open: face_too_small 24, too_blurred 0.8, turned_away 30; "
     "eyeglasses: face_too_small 30, too_blurred 0.8, turned_away 10; "
     "mask: face_too_small 12; "
-    "eyes_open: face_too_small 34, too_blurred 0.99, turned_away 35, eyes_hidden 0.5; "
+    "eyes_open: face_too_small 34, too_blurred 0.999, turned_away 35, eyes_hidden 0.5; "
     "head_pose: face_too_small 16."
 )
 

@@ -20,7 +20,12 @@ and eye visible (an eye shows at all). It learns from four sources:
 Whole faces go through the product's path: the face detector (``find_face_in_crop``) gives the box
 and the eye landmarks, the image is shrunk so the face is 20 to 120 px wide (a few sizes per face,
 drawn at random, plus the face as it is) and the eyes are cut from the shrunk image, as the analyzer
-cuts them from a photo. Two networks are trained, each on half of the design faces (``cross_fit``);
+cuts them from a photo. A share of the copies of faces whose eyes show (``--out-of-focus``) is first
+blurred out of focus (a Gaussian blur of 6-10% of the face width, around ``eye_bounds.OUT_OF_FOCUS``)
+and its eyes taught only that no eye shows: a blurred eye does not show, so ``eyes_hidden`` can say
+"cannot tell" where the face model's blur bound lets such a face through (none of the portraits
+``eye_bounds`` blurs to measure this is among the training faces). Two networks are trained, each on
+half of the design faces (``cross_fit``);
 each reads the other half for the out-of-fold file ``eye_bounds`` chooses the bounds and the
 two-eye rule on, and the shipped model averages both (``EyeAverage``); ``--shipped`` reads that
 file again from the shipped model's own networks (``shipped_readers``). The held-out split (``attribute_packs.is_heldout``)
@@ -38,6 +43,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import torch
@@ -56,7 +62,7 @@ from discreet.evaluation.attribute_packs import (
     read_labelled,
     read_unclear_eyes,
 )
-from discreet.evaluation.eye_bounds import CROSS_FIT_WIDTHS
+from discreet.evaluation.eye_bounds import CROSS_FIT_WIDTHS, OUT_OF_FOCUS
 from discreet.imaging import decode
 from discreet.models import new_session
 from discreet.schema import Face
@@ -67,6 +73,10 @@ from discreet.training.crops import LABELS
 WIDTHS = (20.0, 120.0)
 #: shrunk copies of each training face, besides the face as it is
 COPIES = 6
+#: share of the open and closed faces' copies blurred out of focus and taught as eyes that do not show
+OUT_OF_FOCUS_SHARE = 0.15
+#: their Gaussian blur (sigma as a fraction of the face width), around the one ``eye_bounds`` measures
+OUT_OF_FOCUS_BLURS = (0.75 * OUT_OF_FOCUS, 1.25 * OUT_OF_FOCUS)
 #: the widths the held-out figures are given at
 REPORT_WIDTHS = (20, 30, 40, 50, 60, 80, 120)
 EPOCHS = 10
@@ -153,7 +163,11 @@ def _row(open_: float, visible: float = 1.0) -> list[float]:
     return row
 
 
-def training_set(faces: list[WholeFace], data: Path, seed: int) -> dict[str, np.ndarray]:
+def training_set(
+    faces: list[WholeFace], data: Path, seed: int, out_of_focus: float = OUT_OF_FOCUS_SHARE
+) -> dict[str, np.ndarray]:
+    """The eye crops of the design faces at their widths, and the design close-ups; ``out_of_focus``
+    of the copies of faces whose eyes show are blurred before the cut and labelled hidden."""
     rng = np.random.default_rng(seed)
     crops, labels = [], []
     for item in faces:
@@ -162,9 +176,13 @@ def training_set(faces: list[WholeFace], data: Path, seed: int) -> dict[str, np.
         pixels = decode(item.path).pixels
         widths = [item.face.box.width, *np.exp(rng.uniform(*np.log(WIDTHS), COPIES))]
         for width in widths:
-            for crop in eyes_at_width(pixels, item.face, width):
+            image, row = pixels, _row(item.open, item.visible)
+            if item.visible == 1.0 and rng.random() < out_of_focus:
+                sigma = rng.uniform(*OUT_OF_FOCUS_BLURS) * item.face.box.width
+                image, row = cv2.GaussianBlur(pixels, (0, 0), sigma), _row(math.nan, 0.0)
+            for crop in eyes_at_width(image, item.face, width):
                 crops.append(crop)
-                labels.append(_row(item.open, item.visible))
+                labels.append(row)
     for item in read_labelled(data / "eyes"):
         if not is_heldout(item.key):
             crops.append(whole_image_crop(decode(item.path).pixels, EYE_SIZE))
@@ -257,9 +275,11 @@ def design_fold(key: str, folds: int) -> int:
     return zlib.crc32(key.encode()) // HELDOUT_ONE_IN % folds
 
 
-def train(faces: list[WholeFace], data: Path, epochs: int, seed: int) -> EyeStateNet:
+def train(
+    faces: list[WholeFace], data: Path, epochs: int, seed: int, out_of_focus: float = OUT_OF_FOCUS_SHARE
+) -> EyeStateNet:
     """An eye-state network trained on the design split of ``faces`` and of the close-ups."""
-    crops = training_set(faces, data, seed)
+    crops = training_set(faces, data, seed, out_of_focus)
     column = crops["labels"][:, LABELS.index("eyes_open")]
     known = column[~np.isnan(column)]
     hidden = int((crops["labels"][:, VISIBLE] == 0).sum())
@@ -302,14 +322,20 @@ class EyeAverage(torch.nn.Module):
 
 
 def cross_fit(
-    faces: list[WholeFace], data: Path, epochs: int, seed: int, folds: int
+    faces: list[WholeFace],
+    data: Path,
+    epochs: int,
+    seed: int,
+    folds: int,
+    out_of_focus: float = OUT_OF_FOCUS_SHARE,
 ) -> tuple[list[EyeStateNet], dict[str, dict]]:
     """One network per fold of the design faces, trained on the other folds (and on the close-ups),
     and the out-of-fold eye readings of every design whole face (``out_of_fold``)."""
     design = [f for f in faces if f.face is not None and not is_heldout(f.key)]
     models = []
     for fold in range(folds):
-        model = train([f for f in design if design_fold(f.key, folds) != fold], data, epochs, seed + fold)
+        own = [f for f in design if design_fold(f.key, folds) != fold]
+        model = train(own, data, epochs, seed + fold, out_of_focus)
         models.append(model)
     return models, out_of_fold(design, data, [network_reader(m) for m in models])
 
@@ -348,6 +374,12 @@ def main(argv: list[str] | None = None) -> None:
         "--folds", type=int, default=FOLDS, help="cross-fit networks the shipped model averages"
     )
     parser.add_argument(
+        "--out-of-focus",
+        type=float,
+        default=OUT_OF_FOCUS_SHARE,
+        help="share of the faces' copies blurred out of focus and taught as eyes that do not show (0: none)",
+    )
+    parser.add_argument(
         "--out-of-fold",
         type=Path,
         help=f"where the out-of-fold readings go (default: {CROSS_FIT_FILE} in --cache); "
@@ -370,7 +402,9 @@ def main(argv: list[str] | None = None) -> None:
         target.write_text(json.dumps(out_of_fold(design, args.data, readers)))
         return
     args.out.mkdir(parents=True, exist_ok=True)
-    models, scored = cross_fit(faces, args.data, args.epochs, args.seed, args.folds)
+    models, scored = cross_fit(
+        faces, args.data, args.epochs, args.seed, args.folds, args.out_of_focus
+    )
     target.write_text(json.dumps(scored))
     model = EyeAverage(models)
     report(model, faces, args.data)
