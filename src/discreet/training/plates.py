@@ -52,7 +52,7 @@ import numpy as np
 import onnx
 import torch
 import torch.nn.functional as F
-from onnx import numpy_helper
+from onnx import compose, numpy_helper
 from torch import nn
 
 from discreet.analyzers.attributes import artifact
@@ -290,7 +290,7 @@ def average_networks(members: list[onnx.ModelProto]) -> onnx.ModelProto:
     image = first.input[0].name
     graph = onnx.GraphProto(name="mean_of_" + first.name, input=first.input, output=first.output)
     for index, member in enumerate(members):
-        prefixed = onnx.compose.add_prefix(member, f"m{index}_")
+        prefixed = compose.add_prefix(member, f"m{index}_")
         graph.node.extend(prefixed.graph.node)
         graph.initializer.extend(prefixed.graph.initializer)
         renamed = prefixed.graph.input[0].name
