@@ -202,3 +202,31 @@ def test_plate_strays_are_split_by_the_label_of_the_box_they_overlap():
               {"file": "web-c.jpg", "x1": 0, "y1": 0, "x2": 10, "y2": 10}]  # web photos are not counted
     assert _strays_by_label(scored, strays, labels) == {
         "plate": 0.5, "not_plate": 0.5, "unclear": 0.0, "plate_part": 0.0, "unlabelled": 0.5}
+
+
+def test_a_plate_seed_ensemble_file_answers_the_mean_of_its_networks_on_a_real_photo(data_dir):
+    import cv2
+
+    from discreet.analyzers.attributes import artifact
+    from discreet.analyzers.plates import PlateDetector
+    from discreet.evaluation.plates import read_split
+    from discreet.training.plates import average_networks
+
+    members = [onnx.load_from_string(artifact(name)) for name in ("plate-detector.onnx", "plate-cover.onnx")]
+    merged = average_networks(members)
+    assert [o.name for o in merged.graph.output] == [o.name for o in members[0].graph.output]
+    photo = next(i for i in read_split(data_dir / "plates", "design") if i.path.name.startswith("br-"))
+    pixels = decode(photo.path).pixels
+    blob = (cv2.resize(pixels, (640, 480))[:, :, ::-1] - MEAN_BGR).transpose(2, 0, 1)[None].astype(np.float32)
+
+    def outputs(model):
+        return ort.InferenceSession(model.SerializeToString()).run(None, {"image": blob})
+
+    each = [outputs(member) for member in members]
+    for mean, first, second in zip(outputs(merged), *each):
+        assert not np.allclose(first, second)  # two different networks, so the mean is not either
+        np.testing.assert_allclose(mean, (first + second) / 2, atol=1e-6)
+    # the decoder reads the merged file as it reads one network
+    detector = PlateDetector("anonymize", weights=merged.SerializeToString())
+    assert detector.detect(pixels)
+    assert average_networks(members[:1]) is members[0]
