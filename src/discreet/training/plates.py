@@ -415,5 +415,6 @@ def _strays_by_label(scored: list[AnnotatedImage], strays: list[dict[str, object
         counts[kind] += 1
     return {kind: round(count / max(len(singles), 1), 3) for kind, count in counts.items()}
 
+
 if __name__ == "__main__":
     main()
