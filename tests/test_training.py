@@ -230,3 +230,36 @@ def test_a_plate_seed_ensemble_file_answers_the_mean_of_its_networks_on_a_real_p
     detector = PlateDetector("anonymize", weights=merged.SerializeToString())
     assert detector.detect(pixels)
     assert average_networks(members[:1]) is members[0]
+
+
+def test_an_eye_seed_ensemble_reads_each_design_fold_by_the_mean_of_its_own_networks(tmp_path, monkeypatch):
+    from discreet.training import eyes
+
+    trained = []
+
+    def fake_train(own, data, epochs, seed, out_of_focus):
+        trained.append(seed)
+        torch.manual_seed(seed)
+        return eyes.EyeStateNet().eval()
+
+    monkeypatch.setattr(eyes, "train", fake_train)
+    assert len(eyes.cross_fit([], tmp_path, 1, [0], 2)[0]) == 2
+    assert trained == [0, 1]  # one seed: the networks of before, seed + fold
+    trained.clear()
+    members, _ = eyes.cross_fit([], tmp_path, 1, [0, 1], 2)
+    assert trained == [0, 1, 1, 2]  # fold by fold, a fold's seeds together
+
+    path = tmp_path / "eye-state.onnx"
+    export(eyes.EyeAverage(members), 32, path, ["logits"], False)
+    crops = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    with torch.no_grad():
+        each = [member(torch.from_numpy(to_input(crops))).numpy() for member in members]
+    folds = eyes.fold_readers(eyes.shipped_readers(path.read_bytes()), 2)
+    assert not np.allclose(each[0], each[1])
+    assert np.allclose(folds[0](crops), (each[0] + each[1]) / 2, atol=1e-5)
+    assert np.allclose(folds[1](crops), (each[2] + each[3]) / 2, atol=1e-5)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (shipped,) = session.run(None, {"crops": to_input(crops)})
+    assert np.allclose(shipped, np.mean(each, axis=0), atol=1e-5)
+    with pytest.raises(ValueError):
+        eyes.fold_readers(eyes.shipped_readers(path.read_bytes()), 3)

@@ -13,7 +13,7 @@ cannot make out), the first ``PORTRAITS``
 unchecked CelebA portraits of the split (nearly all open-eyed) and every face the detector finds in
 the ``scenes`` photos (most with open eyes, unlabelled). Eye readings: on the design split, the
 eye model is trained on the closed, most checked and the unclear ``train`` faces, so theirs come
-from the out-of-fold file (each fold read by the cross-fit network that never saw it); the other
+from the out-of-fold file (each fold read by the cross-fit networks that never saw it); the other
 faces are never trained on and are read by the shipped model. On the held-out split every face is
 read by the shipped model.
 

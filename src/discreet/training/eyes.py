@@ -24,11 +24,11 @@ cuts them from a photo. A share of the copies of faces whose eyes show (``--out-
 blurred out of focus (a Gaussian blur of 6-10% of the face width, around ``eye_bounds.OUT_OF_FOCUS``)
 and its eyes taught only that no eye shows: a blurred eye does not show, so ``eyes_hidden`` can say
 "cannot tell" where the face model's blur bound lets such a face through (none of the portraits
-``eye_bounds`` blurs to measure this is among the training faces). Two networks are trained, each on
-half of the design faces (``cross_fit``);
-each reads the other half for the out-of-fold file ``eye_bounds`` chooses the bounds and the
-two-eye rule on, and the shipped model averages both (``EyeAverage``); ``--shipped`` reads that
-file again from the shipped model's own networks (``shipped_readers``). The held-out split (``attribute_packs.is_heldout``)
+``eye_bounds`` blurs to measure this is among the training faces). Each half of the design faces
+(``cross_fit``) gets one network a seed (``--seeds``), trained on the other half; a half's networks
+together read it for the out-of-fold file ``eye_bounds`` chooses the bounds and the two-eye rule on,
+and the shipped model averages all networks (``EyeAverage``, fold by fold: ``fold_readers``);
+``--shipped`` reads that file again from the shipped model's own networks (``shipped_readers``). The held-out split (``attribute_packs.is_heldout``)
 of every source never reaches training; the figures printed at the end are on it.
 """
 
@@ -220,7 +220,8 @@ def network_reader(model: EyeStateNet):
 
 def shipped_readers(onnx_model: bytes) -> list:
     """Eye crops -> the logits of each cross-fit network inside the shipped model (``EyeAverage``
-    exports their logits stacked before the mean), in fold order: the out-of-fold readings can be
+    exports their logits stacked before the mean), in the order ``cross_fit`` trains them (fold by
+    fold, a fold's seeds together): ``fold_readers`` groups them, so the out-of-fold readings can be
     read again without training."""
     graph = onnx.load_from_string(onnx_model)
     (stack,) = (n for n in graph.graph.node if n.op_type == "Concat" and n.name == "/Concat")
@@ -232,6 +233,20 @@ def shipped_readers(onnx_model: bytes) -> list:
         return lambda crops: session.run([stacked], {"crops": to_input(crops)})[0][member]
 
     return [reader(member) for member in range(len(stack.input))]
+
+
+def fold_readers(readers: list, folds: int) -> list:
+    """One reader a fold from the networks' readers in ``cross_fit``'s order (fold by fold, the same
+    number of seeds in each): eye crops -> the mean of the logits of that fold's networks, as the
+    shipped model averages them."""
+    if len(readers) % folds:
+        raise ValueError(f"{len(readers)} networks do not split into {folds} folds")
+    seeds = len(readers) // folds
+
+    def mean(group: list):
+        return lambda crops: np.mean([read(crops) for read in group], axis=0)
+
+    return [mean(readers[fold * seeds : (fold + 1) * seeds]) for fold in range(folds)]
 
 
 def report(model, faces: list[WholeFace], data: Path) -> None:
@@ -311,7 +326,8 @@ def train(
 
 
 class EyeAverage(torch.nn.Module):
-    """The shipped eye model: the cross-fit networks' logits averaged."""
+    """The shipped eye model: the cross-fit networks' logits averaged (``members`` in ``cross_fit``'s
+    order, which ``shipped_readers`` relies on)."""
 
     def __init__(self, members: list[EyeStateNet]) -> None:
         super().__init__()
@@ -325,23 +341,25 @@ def cross_fit(
     faces: list[WholeFace],
     data: Path,
     epochs: int,
-    seed: int,
+    seeds: list[int],
     folds: int,
     out_of_focus: float = OUT_OF_FOCUS_SHARE,
 ) -> tuple[list[EyeStateNet], dict[str, dict]]:
-    """One network per fold of the design faces, trained on the other folds (and on the close-ups),
-    and the out-of-fold eye readings of every design whole face (``out_of_fold``)."""
+    """One network per fold of the design faces and seed, trained on the other folds (and on the
+    close-ups), fold by fold (a fold's seeds together), and the out-of-fold eye readings of every
+    design whole face (``out_of_fold``) by the mean of its fold's networks. Fold ``f`` trains seed
+    ``s`` as ``s + f``, so one seed trains the networks it did before seeds could be several."""
     design = [f for f in faces if f.face is not None and not is_heldout(f.key)]
     models = []
     for fold in range(folds):
         own = [f for f in design if design_fold(f.key, folds) != fold]
-        model = train(own, data, epochs, seed + fold, out_of_focus)
-        models.append(model)
-    return models, out_of_fold(design, data, [network_reader(m) for m in models])
+        models += [train(own, data, epochs, seed + fold, out_of_focus) for seed in seeds]
+    readers = fold_readers([network_reader(m) for m in models], folds)
+    return models, out_of_fold(design, data, readers)
 
 
 def out_of_fold(design: list[WholeFace], data: Path, readers: list) -> dict[str, dict]:
-    """Every design whole face read by the network of its fold (``readers[fold]``, which never saw
+    """Every design whole face read by its fold's networks (``readers[fold]``, which never saw
     it), so abstention bounds, the decision rule and threshold can be chosen on the design split
     without the optimism of faces the model learnt. Readings per image path inside ``data``:
     ``{"as is": eyes, "<width>": eyes, ...}`` at ``CROSS_FIT_WIDTHS``, ``eyes`` as ``face_eyes``
@@ -369,9 +387,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "discreet-training")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--folds", type=int, default=FOLDS, help="cross-fit networks the shipped model averages"
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="one network a seed in each fold (fold f trains seed s as s + f)",
+    )
+    parser.add_argument(
+        "--folds", type=int, default=FOLDS, help="cross-fit folds: the shipped model averages their networks"
     )
     parser.add_argument(
         "--out-of-focus",
@@ -398,12 +422,12 @@ def main(argv: list[str] | None = None) -> None:
     target = args.out_of_fold or args.cache / CROSS_FIT_FILE
     if args.shipped:
         design = [f for f in faces if f.face is not None and not is_heldout(f.key)]
-        readers = shipped_readers(artifact("eye-state.onnx"))
+        readers = fold_readers(shipped_readers(artifact("eye-state.onnx")), args.folds)
         target.write_text(json.dumps(out_of_fold(design, args.data, readers)))
         return
     args.out.mkdir(parents=True, exist_ok=True)
     models, scored = cross_fit(
-        faces, args.data, args.epochs, args.seed, args.folds, args.out_of_focus
+        faces, args.data, args.epochs, args.seeds, args.folds, args.out_of_focus
     )
     target.write_text(json.dumps(scored))
     model = EyeAverage(models)
