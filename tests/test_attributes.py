@@ -320,6 +320,11 @@ def test_the_readme_states_every_abstention_bound_and_the_eye_threshold():
     assert f"`eyes_open` says open from {THRESHOLDS['eyes_open']:g}" in readme
 
 
+def test_the_schema_states_the_eye_threshold():
+    # the API documentation (OpenAPI) is written from the schema's docstrings
+    assert f"``eyes_open`` has its own, {THRESHOLDS['eyes_open']:g}:" in BinaryAttribute.__doc__
+
+
 def test_cannot_tell_keeps_its_nulls_in_the_output():
     answer = BinaryAttribute(probability=None, value=None, reason="too_blurred")
     assert answer.model_dump(exclude_none=True) == {"probability": None, "value": None, "reason": "too_blurred"}

@@ -85,7 +85,7 @@ class _CannotTell(Strict):
 
 class BinaryAttribute(_CannotTell):
     """A yes/no face attribute. Where the face shows it: ``value`` is ``probability >= 0.5``
-    (``eyes_open`` has its own, also 0.5: ``discreet.analyzers.attributes.threshold``) and ``reason`` is null.
+    (``eyes_open`` has its own, 0.6: ``discreet.analyzers.attributes.threshold``) and ``reason`` is null.
     Where it does not, "cannot tell": ``value`` and ``probability`` are null and ``reason`` says why."""
 
     probability: float | None = Field(

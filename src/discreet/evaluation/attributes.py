@@ -4,7 +4,7 @@
   (``find_face_in_crop``); where it finds no face, the whole image is taken as the face box with
   frontal landmarks, and the image is still scored (``no_face_found`` counts them).
 - ``--crop eye``: each image is one eye close-up, scored by the eye-state model alone, read as both
-  eyes of a face (so with ``eyes_open``'s mirroring, two-eye rule and threshold).
+  eyes of a face (so with ``eyes_open``'s two-eye rule, mirroring if it is on, and threshold).
 - VOC scenes: the detector runs on the photo, each detected face is matched (IoU >= 0.5) to an
   annotated one, and mask accuracy is over matched ``con_mascarilla`` / ``sin_mascarilla`` faces;
   ``mascarilla_mal_puesta`` faces are reported apart (how often they were called masked), and
