@@ -337,6 +337,11 @@ class EyeAverage(torch.nn.Module):
         return torch.stack([member(x) for member in self.members]).mean(0)
 
 
+def design_faces(faces: list[WholeFace]) -> list[WholeFace]:
+    """The faces cross-fitting trains and reads out of fold: design split, a face found."""
+    return [f for f in faces if f.face is not None and not is_heldout(f.key)]
+
+
 def cross_fit(
     faces: list[WholeFace],
     data: Path,
@@ -349,7 +354,7 @@ def cross_fit(
     close-ups), fold by fold (a fold's seeds together), and the out-of-fold eye readings of every
     design whole face (``out_of_fold``) by the mean of its fold's networks. Fold ``f`` trains seed
     ``s`` as ``s + f``, so one seed trains the networks it did before seeds could be several."""
-    design = [f for f in faces if f.face is not None and not is_heldout(f.key)]
+    design = design_faces(faces)
     models = []
     for fold in range(folds):
         own = [f for f in design if design_fold(f.key, folds) != fold]
@@ -421,7 +426,7 @@ def main(argv: list[str] | None = None) -> None:
     faces = whole_faces(args.data, FaceDetector("default", threads=args.threads), args.cache)
     target = args.out_of_fold or args.cache / CROSS_FIT_FILE
     if args.shipped:
-        design = [f for f in faces if f.face is not None and not is_heldout(f.key)]
+        design = design_faces(faces)
         readers = fold_readers(shipped_readers(artifact("eye-state.onnx")), args.folds)
         target.write_text(json.dumps(out_of_fold(design, args.data, readers)))
         return
