@@ -179,7 +179,8 @@ EYE_SHOWS = 0.5
 #: of closed faces closed, 0.043 of CelebA portraits and 0.008 of portraits checked open, where
 #: "both below 0.8, or one below 0.27" on mirrored crops called 0.970, 0.048 and 0.017 (and more
 #: street faces closed: 0.375 against 0.427 of those answered); the mean over mirrored crops too
-#: gives about the same (0.966, 0.042) for twice the eye model's work. With version 3 the less open eye alone decided (0.962 and 0.073)
+#: gives about the same (0.966, 0.042) for twice the eye model's work. With version 3 the less
+#: open eye alone decided (0.962 and 0.073)
 EYE_RULE = "mean"
 EYE_MIRRORED = False
 
@@ -237,7 +238,7 @@ class FaceAttributeAnalyzer(Analyzer[FaceAttributes]):
             name="discreet-eye-state",
             task="eye open or closed, and whether an eye shows (artifacts/eye-state.onnx)",
             package="discreet",
-            version="3",
+            version="4",
             licence="the project's own; trained on an eye-state set with no licence stated, CelebA "
             "(non-commercial research use only), GENKI-4K and Closed Eyes In The Wild (research use): "
             "see eye-state.MODEL_CARD.md",

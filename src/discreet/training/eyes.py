@@ -28,8 +28,9 @@ and its eyes taught only that no eye shows: a blurred eye does not show, so ``ey
 (``cross_fit``) gets one network a seed (``--seeds``), trained on the other half; a half's networks
 together read it for the out-of-fold file ``eye_bounds`` chooses the bounds and the two-eye rule on,
 and the shipped model averages all networks (``EyeAverage``, fold by fold: ``fold_readers``);
-``--shipped`` reads that file again from the shipped model's own networks (``shipped_readers``). The held-out split (``attribute_packs.is_heldout``)
-of every source never reaches training; the figures printed at the end are on it.
+``--shipped`` reads that file again from the shipped model's own networks (``shipped_readers``).
+The held-out split (``attribute_packs.is_heldout``) of every source never reaches training; the
+figures printed at the end are on it.
 """
 
 from __future__ import annotations
